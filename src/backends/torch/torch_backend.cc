@@ -1,0 +1,107 @@
+#include "backends/torch/torch_backend.h"
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+namespace protoserve {
+
+namespace {
+
+StatusOr<c10::ScalarType> ToTorch(DataType dtype) {
+  switch (dtype) {
+    case DataType::kBool: return c10::kBool;
+    case DataType::kUint8: return c10::kByte;
+    case DataType::kInt8: return c10::kChar;
+    case DataType::kInt16: return c10::kShort;
+    case DataType::kInt32: return c10::kInt;
+    case DataType::kInt64: return c10::kLong;
+    case DataType::kFp16: return c10::kHalf;
+    case DataType::kFp32: return c10::kFloat;
+    case DataType::kFp64: return c10::kDouble;
+    default: return InvalidArgument("datatype " + std::string(DataTypeName(dtype)) + " is not supported by the torch backend");
+  }
+}
+
+class TorchModel : public LoadedModel {
+ public:
+  TorchModel(torch::jit::Module module, const ModelConfig& config, int intra_op_threads)
+      : module_(std::move(module)), intra_op_threads_(intra_op_threads) {
+    for (const auto& output : config.output()) {
+      output_types_.push_back(FromConfigDataType(output.data_type()));
+    }
+  }
+
+  void PrepareThread() override { at::set_num_threads(intra_op_threads_); }
+
+  Status Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) override {
+    try {
+      c10::InferenceMode guard;
+      std::vector<c10::IValue> args;
+      args.reserve(inputs.size());
+      for (const Tensor& input : inputs) {
+        ASSIGN_OR_RETURN(c10::ScalarType type, ToTorch(input.dtype()));
+        // A non-owning view: the request buffer outlives this call.
+        args.emplace_back(torch::from_blob(const_cast<char*>(input.data()), input.shape(),
+                                           torch::TensorOptions().dtype(type)));
+      }
+      c10::IValue result = module_.forward(std::move(args));
+      std::vector<at::Tensor> tensors;
+      if (result.isTensor()) {
+        tensors.push_back(result.toTensor());
+      } else if (result.isTuple()) {
+        for (const auto& element : result.toTupleRef().elements()) tensors.push_back(element.toTensor());
+      } else if (result.isTensorList()) {
+        for (const at::Tensor& t : result.toTensorList().vec()) tensors.push_back(t);
+      } else {
+        return Internal("model returned " + result.tagKind() + ", expected a tensor or a tuple of tensors");
+      }
+      if (tensors.size() != output_types_.size()) {
+        return Internal("model returned " + std::to_string(tensors.size()) + " tensors, config declares " +
+                        std::to_string(output_types_.size()) + " outputs");
+      }
+      outputs->clear();
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        ASSIGN_OR_RETURN(c10::ScalarType want, ToTorch(output_types_[i]));
+        auto holder = std::make_shared<at::Tensor>(tensors[i].to(want).contiguous());
+        Shape shape(holder->sizes().begin(), holder->sizes().end());
+        outputs->push_back(Tensor::View(output_types_[i], std::move(shape), holder->data_ptr(),
+                                        holder->nbytes(), holder));
+      }
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      return Internal(std::string("torch forward failed: ") + e.what());
+    }
+  }
+
+ private:
+  torch::jit::Module module_;
+  const int intra_op_threads_;
+  std::vector<DataType> output_types_;
+};
+
+class TorchBackend : public Backend {
+ public:
+  StatusOr<std::unique_ptr<LoadedModel>> Load(const ModelConfig& config,
+                                              const std::filesystem::path& version_dir) override {
+    for (const auto& input : config.input()) RETURN_IF_ERROR(ToTorch(FromConfigDataType(input.data_type())).status());
+    for (const auto& output : config.output()) RETURN_IF_ERROR(ToTorch(FromConfigDataType(output.data_type())).status());
+    ASSIGN_OR_RETURN(int64_t threads, ConfigIntParameter(config, "INTRA_OP_THREAD_COUNT", 1));
+    if (threads < 1 || threads > 256) return InvalidArgument("INTRA_OP_THREAD_COUNT must be in [1, 256]");
+    const std::string file = config.default_model_filename().empty() ? "model.pt" : config.default_model_filename();
+    const std::filesystem::path path = version_dir / file;
+    if (!std::filesystem::is_regular_file(path)) return NotFound("missing model file " + path.string());
+    try {
+      torch::jit::Module module = torch::jit::load(path.string());
+      module.eval();
+      return std::unique_ptr<LoadedModel>(new TorchModel(std::move(module), config, static_cast<int>(threads)));
+    } catch (const std::exception& e) {
+      return InvalidArgument("cannot load TorchScript " + path.string() + ": " + e.what());
+    }
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> MakeTorchBackend() { return std::make_shared<TorchBackend>(); }
+
+}  // namespace protoserve

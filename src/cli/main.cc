@@ -1,0 +1,115 @@
+// protoserve-cli: a client for protoserve (recommend, health, ...), printing JSON.
+#include <CLI/CLI.hpp>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <iostream>
+
+#include "cli/cli_common.h"
+#include "cli/kserve_commands.h"
+#include "recommender.grpc.pb.h"
+#include "health.grpc.pb.h"
+
+using namespace protoserve::cli;
+
+namespace {
+
+struct RecommendArgs {
+  std::string user_id;
+  std::string features;
+  int top_k = 0;
+  std::string model;
+  int64_t version = 0;
+  std::vector<std::string> exclude;
+};
+
+int Recommend(const ConnectionOptions& connection, const RecommendArgs& args) {
+  RecommendationRequest request;
+  request.set_user_id(args.user_id);
+  for (float f : ParseFloatList(args.features)) request.add_features(f);
+  request.set_top_k(args.top_k);
+  request.set_model_name(args.model);
+  request.set_model_version(args.version);
+  for (const auto& id : args.exclude) request.add_exclude_item_ids(id);
+  auto stub = ::Recommender::NewStub(MakeChannel(connection));
+  grpc::ClientContext context;
+  SetDeadline(&context, connection);
+  RecommendationResponse response;
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status status = stub->GetRecommendations(&context, request, &response);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!status.ok()) return PrintRpcError(status);
+  nlohmann::json items = nlohmann::json::array();
+  for (int i = 0; i < response.item_ids_size(); ++i) {
+    items.push_back({{"item_id", response.item_ids(i)}, {"score", response.scores(i)}});
+  }
+  PrintJson({{"user_id", args.user_id},
+             {"model_name", response.model_name()},
+             {"model_version", response.model_version()},
+             {"items", items},
+             {"latency_ms", ms}});
+  return 0;
+}
+
+int Health(const ConnectionOptions& connection, const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(MakeChannel(connection));
+  grpc::ClientContext context;
+  SetDeadline(&context, connection);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(status);
+  const std::string state = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  PrintJson({{"service", service}, {"status", state}});
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"protoserve-cli: call a protoserve server (output is JSON)"};
+  app.require_subcommand(1);
+  ConnectionOptions connection;
+  app.add_option("--target", connection.target, "Server HOST:PORT")->capture_default_str();
+  app.add_option("--timeout", connection.timeout_secs, "Per-call deadline, seconds")->capture_default_str();
+
+  RecommendArgs recommend;
+  auto* rec = app.add_subcommand("recommend", "Recommender.GetRecommendations");
+  rec->add_option("--target", connection.target, "Server HOST:PORT");
+  rec->add_option("--user-id", recommend.user_id, "User id")->required();
+  rec->add_option("--features", recommend.features, "Comma-separated floats, or @file")->required();
+  rec->add_option("--top-k", recommend.top_k, "Items to return (0 = 10)");
+  rec->add_option("--model", recommend.model, "Model name (default: the server's recommender)");
+  rec->add_option("--version", recommend.version, "Model version (0 = latest)");
+  rec->add_option("--exclude", recommend.exclude, "Item ids to exclude")->delimiter(',');
+
+  std::string service;
+  auto* health = app.add_subcommand("health", "grpc.health.v1 Check (exit 0 when SERVING)");
+  health->add_option("--target", connection.target, "Server HOST:PORT");
+  health->add_option("--service", service, "Service name (empty = overall)");
+
+  auto* models = app.add_subcommand("models", "List the repository index (models, versions, states)");
+  models->add_option("--target", connection.target, "Server HOST:PORT");
+
+  InferArgs infer;
+  auto* inf = app.add_subcommand("infer", "KServe v2 ModelInfer; prints outputs as JSON");
+  inf->add_option("--target", connection.target, "Server HOST:PORT");
+  inf->add_option("--model", infer.model, "Model name")->required();
+  inf->add_option("--version", infer.version, "Model version (default: latest)");
+  inf->add_option("--input", infer.inputs, "name:DTYPE:d1,d2:DATA (DATA = JSON array, @file.json or @file.npy)")
+      ->required();
+  inf->add_option("--output", infer.outputs, "Requested output, optionally name:classification=K");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*models) return ListModels(connection);
+    if (*inf) return Infer(connection, infer);
+    if (*rec) return Recommend(connection, recommend);
+    if (*health) return Health(connection, service);
+  } catch (const std::exception& e) {
+    std::cerr << nlohmann::json({{"error", {{"code", "INVALID_ARGUMENT"}, {"message", e.what()}}}}).dump(2)
+              << std::endl;
+    return 2;
+  }
+  return 0;
+}

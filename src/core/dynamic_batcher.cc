@@ -1,0 +1,225 @@
+#include "core/dynamic_batcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace protoserve {
+
+namespace {
+
+bool SameInnerShape(const Tensor& a, const Tensor& b) {
+  const Shape& x = a.shape();
+  const Shape& y = b.shape();
+  return x.size() == y.size() && std::equal(x.begin() + 1, x.end(), y.begin() + 1);
+}
+
+bool Compatible(const PendingRequest& a, const PendingRequest& b) {
+  if (a.inputs.size() != b.inputs.size()) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    if (a.inputs[i].dtype() == DataType::kBytes || !SameInnerShape(a.inputs[i], b.inputs[i])) return false;
+  }
+  return true;
+}
+
+// Concatenates input `index` of every request along dim 0.
+Tensor Concatenate(const std::vector<std::unique_ptr<PendingRequest>>& batch, size_t index, int64_t rows) {
+  const Tensor& first = batch.front()->inputs[index];
+  size_t bytes = 0;
+  for (const auto& request : batch) bytes += request->inputs[index].byte_size();
+  Shape shape = first.shape();
+  shape[0] = rows;
+  Tensor out = Tensor::Allocate(first.dtype(), std::move(shape), bytes);
+  char* cursor = out.mutable_data();
+  for (const auto& request : batch) {
+    const Tensor& t = request->inputs[index];
+    std::memcpy(cursor, t.data(), t.byte_size());
+    cursor += t.byte_size();
+  }
+  return out;
+}
+
+}  // namespace
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ThreadInit thread_init)
+    : options_(std::move(options)), executor_(std::move(executor)), thread_init_(std::move(thread_init)) {}
+
+DynamicBatcher::~DynamicBatcher() { Shutdown(); }
+
+Status DynamicBatcher::Start() {
+  const int count = std::max(1, options_.instance_count);
+  for (int i = 0; i < count; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
+  std::unique_lock lock(mu_);
+  init_cv_.wait(lock, [&] { return initialised_ == count; });
+  if (!init_status_.ok()) {
+    lock.unlock();
+    Shutdown();
+    return init_status_;
+  }
+  accepting_ = true;
+  return Status::Ok();
+}
+
+Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
+  {
+    std::lock_guard lock(mu_);
+    if (!accepting_) return Unavailable("model version is not accepting requests (loading or unloading)");
+    if (queue_.size() >= options_.max_queue_size) {
+      return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
+    }
+    request->enqueued = Clock::now();
+    queue_.push_back(std::move(request));
+  }
+  work_cv_.notify_one();
+  return Status::Ok();
+}
+
+void DynamicBatcher::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+}
+
+size_t DynamicBatcher::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+int64_t DynamicBatcher::TargetRows() const {
+  if (!options_.preferred_batch_sizes.empty()) {
+    return *std::max_element(options_.preferred_batch_sizes.begin(), options_.preferred_batch_sizes.end());
+  }
+  return options_.max_batch_size;
+}
+
+size_t DynamicBatcher::BatchableCount(int64_t* rows) const {
+  *rows = queue_.front()->rows;
+  if (options_.max_batch_size == 0) return 1;
+  size_t count = 1;
+  while (count < queue_.size()) {
+    const PendingRequest& next = *queue_[count];
+    if (*rows + next.rows > options_.max_batch_size || !Compatible(*queue_.front(), next)) break;
+    *rows += next.rows;
+    ++count;
+  }
+  return count;
+}
+
+void DynamicBatcher::InstanceLoop(size_t index) {
+  Status init = thread_init_ ? thread_init_() : Status::Ok();
+  {
+    std::lock_guard lock(mu_);
+    if (!init.ok() && init_status_.ok()) init_status_ = init;
+    ++initialised_;
+  }
+  init_cv_.notify_all();
+
+  std::unique_lock lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping and drained
+
+    // Complete requests that can no longer be useful without executing them.
+    std::vector<std::pair<std::unique_ptr<PendingRequest>, Status>> dropped;
+    const auto now = Clock::now();
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      PendingRequest& r = **it;
+      if (r.deadline <= now) {
+        dropped.emplace_back(std::move(*it), DeadlineExceeded("deadline exceeded while queued"));
+      } else if (r.is_cancelled && r.is_cancelled()) {
+        dropped.emplace_back(std::move(*it), Cancelled("request cancelled while queued"));
+      } else {
+        ++it;
+        continue;
+      }
+      it = queue_.erase(it);
+    }
+    if (!dropped.empty()) {
+      lock.unlock();
+      for (auto& [request, status] : dropped) request->done(status, {}, BatchTiming{});
+      lock.lock();
+      continue;
+    }
+
+    int64_t rows = 0;
+    size_t count = BatchableCount(&rows);
+    const bool may_wait = options_.dynamic_batching && !stopping_ && executing_ > 0 &&
+                          rows < TargetRows() && count == queue_.size();
+    if (may_wait) {
+      const auto until = queue_.front()->enqueued + options_.max_queue_delay;
+      if (Clock::now() < until) {
+        work_cv_.wait_until(lock, until);
+        continue;  // re-evaluate with whatever arrived
+      }
+    }
+
+    std::vector<std::unique_ptr<PendingRequest>> batch;
+    batch.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    ++executing_;
+    const bool more_work = !queue_.empty();
+    lock.unlock();
+    if (more_work) work_cv_.notify_one();  // another idle instance can take the rest
+    ExecuteBatch(std::move(batch));
+    lock.lock();
+    --executing_;
+  }
+}
+
+void DynamicBatcher::ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch) {
+  const auto start = Clock::now();
+  int64_t rows = 0;
+  for (const auto& request : batch) rows += request->rows;
+
+  std::vector<Tensor> inputs;
+  if (batch.size() == 1) {
+    inputs = std::move(batch.front()->inputs);
+  } else {
+    for (size_t i = 0; i < batch.front()->inputs.size(); ++i) inputs.push_back(Concatenate(batch, i, rows));
+  }
+  std::vector<Tensor> outputs;
+  Status status = executor_(inputs, &outputs);
+  inputs.clear();
+  BatchTiming timing;
+  timing.compute = Clock::now() - start;
+  timing.batch_rows = rows;
+
+  const bool split = options_.max_batch_size > 0;
+  if (status.ok() && split) {
+    for (const Tensor& out : outputs) {
+      if (out.shape().empty() || out.shape()[0] != rows || out.dtype() == DataType::kBytes) {
+        status = Internal("backend output has shape " + ShapeToString(out.shape()) + ", expected " +
+                          std::to_string(rows) + " rows");
+        break;
+      }
+    }
+  }
+  int64_t offset = 0;
+  for (auto& request : batch) {
+    timing.queue = start - request->enqueued;
+    if (!status.ok()) {
+      request->done(status, {}, timing);
+      continue;
+    }
+    std::vector<Tensor> mine;
+    if (split && batch.size() > 1) {
+      mine.reserve(outputs.size());
+      for (const Tensor& out : outputs) mine.push_back(out.Slice(offset, offset + request->rows));
+    } else {
+      mine = outputs;
+    }
+    offset += request->rows;
+    request->done(Status::Ok(), std::move(mine), timing);
+  }
+}
+
+}  // namespace protoserve

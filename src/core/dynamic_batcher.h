@@ -1,0 +1,106 @@
+// DynamicBatcher: a model version's bounded request queue and its instances.
+//
+// Requests are queued (Enqueue never blocks: a full queue is refused at once
+// with RESOURCE_EXHAUSTED) and taken by `instance_count` execution threads.
+// An instance that finds work forms a batch of queued requests, oldest first,
+// up to `max_batch_size` rows, joining only requests whose non-batch dims
+// agree. It waits for company (up to `max_queue_delay`) only while the batch
+// is below its target size AND other requests are executing on other
+// instances: under load this fills batches, while a lone request at low load
+// runs at once instead of waiting for a batch that will not come.
+// Requests whose deadline passed or whose caller cancelled are completed
+// without execution. Inputs of a multi-request batch are concatenated (one
+// copy); outputs are split back as views of the batch output (no copy).
+//
+// Thread-safety: all public methods may be called from any thread. `done`
+// callbacks run on an instance thread and must not block for long.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace protoserve {
+
+using Clock = std::chrono::steady_clock;
+
+struct BatchTiming {
+  Clock::duration queue{};    // enqueue -> execution start
+  Clock::duration compute{};  // execution of the whole batch
+  int64_t batch_rows = 0;     // rows in the batch this request ran in
+};
+
+struct PendingRequest {
+  std::vector<Tensor> inputs;  // in config input order, batch dim first when batching
+  int64_t rows = 1;            // batch rows this request contributes
+  Clock::time_point enqueued{};
+  Clock::time_point deadline = Clock::time_point::max();
+  std::function<bool()> is_cancelled;  // optional
+  // Called exactly once with the status and, on success, this request's
+  // outputs (config output order).
+  std::function<void(Status, std::vector<Tensor>, const BatchTiming&)> done;
+};
+
+struct BatcherOptions {
+  int instance_count = 1;
+  // 0: every request executes alone, tensors passed through untouched.
+  int64_t max_batch_size = 0;
+  bool dynamic_batching = false;
+  std::vector<int64_t> preferred_batch_sizes;
+  Clock::duration max_queue_delay{};
+  size_t max_queue_size = 1024;
+};
+
+class DynamicBatcher {
+ public:
+  using Executor = std::function<Status(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs)>;
+  // Runs once on each instance thread before it takes work; a failure fails Start().
+  using ThreadInit = std::function<Status()>;
+
+  DynamicBatcher(BatcherOptions options, Executor executor, ThreadInit thread_init = nullptr);
+  ~DynamicBatcher();  // Calls Shutdown().
+
+  // Starts the instance threads and waits until each ran `thread_init`.
+  Status Start();
+  // Takes ownership on success. Fails with RESOURCE_EXHAUSTED when the queue
+  // is full and UNAVAILABLE after Shutdown() began.
+  Status Enqueue(std::unique_ptr<PendingRequest> request);
+  // Stops accepting, executes everything already queued, joins the threads.
+  void Shutdown();
+
+  size_t queue_depth() const;
+  const BatcherOptions& options() const { return options_; }
+
+ private:
+  void InstanceLoop(size_t index);
+  // Number of queued requests (from the front) that can run as one batch.
+  size_t BatchableCount(int64_t* rows) const;
+  int64_t TargetRows() const;
+  void ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch);
+
+  const BatcherOptions options_;
+  const Executor executor_;
+  const ThreadInit thread_init_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;   // guarded by mu_: queue changed or stopping
+  std::condition_variable init_cv_;   // guarded by mu_: an instance finished init
+  std::deque<std::unique_ptr<PendingRequest>> queue_;  // guarded by mu_
+  bool accepting_ = false;            // guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
+  int executing_ = 0;                 // guarded by mu_: instances running a batch
+  int initialised_ = 0;               // guarded by mu_
+  Status init_status_;                // guarded by mu_
+  std::vector<std::thread> threads_;  // touched only by Start/Shutdown
+};
+
+}  // namespace protoserve

@@ -1,0 +1,31 @@
+// The core's request and response vocabulary, shared by every front-end.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/dynamic_batcher.h"
+#include "core/metrics.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace protoserve {
+
+struct InferenceRequest {
+  std::vector<NamedTensor> inputs;
+  std::vector<std::string> requested_outputs;  // empty: every output
+  Clock::time_point deadline = Clock::time_point::max();
+  std::function<bool()> is_cancelled;  // optional; polled before execution
+  Api api = Api::kGrpc;                // for metrics only
+};
+
+struct InferenceResponse {
+  std::vector<NamedTensor> outputs;  // requested outputs, config order
+  BatchTiming timing;
+};
+
+// Called exactly once per accepted request, on an instance thread.
+using InferenceCallback = std::function<void(Status, InferenceResponse)>;
+
+}  // namespace protoserve

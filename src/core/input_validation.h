@@ -1,0 +1,25 @@
+// Checks a request's tensors against a model's configuration.
+//
+// Every rule fails with INVALID_ARGUMENT and a message naming the tensor and
+// what was expected, before anything proportional to a claimed size is
+// allocated: shapes are checked for overflow and against `max_elements`
+// before byte sizes are compared.
+#pragma once
+
+#include <vector>
+
+#include "core/inference.h"
+#include "core/model_config.h"
+
+namespace protoserve {
+
+struct ValidatedInputs {
+  std::vector<Tensor> tensors;  // config input order
+  int64_t rows = 1;             // batch rows (1 when the model does not batch)
+};
+
+StatusOr<ValidatedInputs> ValidateInputs(const ModelConfig& config, std::vector<NamedTensor> inputs,
+                                         int64_t max_elements = int64_t{1} << 28);
+Status ValidateRequestedOutputs(const ModelConfig& config, const std::vector<std::string>& names);
+
+}  // namespace protoserve

@@ -1,0 +1,184 @@
+#include "core/model_version.h"
+
+#include <fstream>
+
+#include "core/input_validation.h"
+
+namespace protoserve {
+
+namespace {
+
+uint64_t Nanos(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+uint64_t NowEpochMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+BatcherOptions OptionsFromConfig(const ModelConfig& config) {
+  BatcherOptions options;
+  options.instance_count = InstanceCount(config);
+  options.max_batch_size = config.max_batch_size();
+  if (config.has_dynamic_batching()) {
+    const auto& db = config.dynamic_batching();
+    options.dynamic_batching = true;
+    options.preferred_batch_sizes.assign(db.preferred_batch_size().begin(), db.preferred_batch_size().end());
+    options.max_queue_delay = std::chrono::microseconds(db.max_queue_delay_microseconds());
+    if (db.default_queue_policy().max_queue_size() > 0) {
+      options.max_queue_size = db.default_queue_policy().max_queue_size();
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string>> ReadLabelFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read label file " + path.string());
+  std::vector<std::string> labels;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  return labels;
+}
+
+StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& config,
+                                                           const std::filesystem::path& model_dir,
+                                                           int64_t version, Backend* backend, Metrics* metrics) {
+  std::shared_ptr<ModelVersion> self(new ModelVersion(config, version));
+  if (metrics) self->metrics_ = std::make_unique<ModelMetrics>(metrics, config.name(), std::to_string(version));
+  for (const auto& output : config.output()) {
+    std::vector<std::string> labels;
+    if (!output.label_filename().empty()) {
+      const std::string& file = output.label_filename();
+      if (file.find('/') != std::string::npos || file.starts_with(".")) {
+        return InvalidArgument("output '" + output.name() + "': label_filename must be a plain file name");
+      }
+      ASSIGN_OR_RETURN(labels, ReadLabelFile(model_dir / file));
+    }
+    self->labels_.push_back(std::move(labels));
+  }
+  ASSIGN_OR_RETURN(self->model_, backend->Load(config, model_dir / std::to_string(version)));
+  ModelVersion* raw = self.get();
+  self->batcher_ = std::make_unique<DynamicBatcher>(
+      OptionsFromConfig(config),
+      [raw](const std::vector<Tensor>& in, std::vector<Tensor>* out) { return raw->Execute(in, out); },
+      [raw] {
+        raw->model_->PrepareThread();
+        return raw->Warmup();
+      });
+  Status started = self->batcher_->Start();
+  if (!started.ok()) return Status(started.code(), "warm-up failed: " + started.message());
+  return self;
+}
+
+ModelVersion::~ModelVersion() { Shutdown(); }
+
+void ModelVersion::Shutdown() {
+  if (batcher_) batcher_->Shutdown();
+}
+
+void ModelVersion::RefreshMetrics() const {
+  if (metrics_) metrics_->SetQueueDepth(static_cast<double>(batcher_->queue_depth()));
+}
+
+int ModelVersion::OutputIndex(const std::string& name) const {
+  for (int i = 0; i < config_.output_size(); ++i) {
+    if (config_.output(i).name() == name) return i;
+  }
+  return -1;
+}
+
+Status ModelVersion::Warmup() {
+  std::vector<Tensor> inputs;
+  for (const auto& spec : config_.input()) {
+    Shape shape;
+    if (config_.max_batch_size() > 0) shape.push_back(1);
+    for (int64_t dim : spec.dims()) shape.push_back(dim == -1 ? 1 : dim);
+    const DataType dtype = FromConfigDataType(spec.data_type());
+    ASSIGN_OR_RETURN(int64_t elements, ElementCount(shape));
+    // BYTES: each element is an empty string, i.e. a zero 4-byte length.
+    const size_t bytes = elements * (dtype == DataType::kBytes ? 4 : DataTypeSize(dtype));
+    inputs.push_back(Tensor::Allocate(dtype, std::move(shape), bytes));
+  }
+  std::vector<Tensor> outputs;
+  return model_->Execute(inputs, &outputs);
+}
+
+Status ModelVersion::Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) {
+  const auto start = Clock::now();
+  Status status = model_->Execute(inputs, outputs);
+  if (status.ok() && static_cast<int>(outputs->size()) != config_.output_size()) {
+    status = Internal("backend returned " + std::to_string(outputs->size()) + " outputs, config has " +
+                      std::to_string(config_.output_size()));
+  }
+  const int64_t rows = config_.max_batch_size() > 0 && !inputs.empty() ? inputs[0].shape()[0] : 1;
+  stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
+  const auto compute = Clock::now() - start;
+  if (metrics_) metrics_->RecordBatch(rows, std::chrono::duration<double>(compute).count());
+  std::lock_guard lock(stats_.batch_mu);
+  auto& bucket = stats_.by_batch_size[rows];
+  bucket.count++;
+  bucket.compute_ns += Nanos(compute);
+  return status;
+}
+
+Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
+  const auto received = Clock::now();
+  const Api api = request.api;
+  auto refuse = [&](Status status) {
+    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    if (metrics_) metrics_->RecordRequest(api, status.code(), std::chrono::duration<double>(Clock::now() - received).count());
+    return status;
+  };
+  Status outputs_ok = ValidateRequestedOutputs(config_, request.requested_outputs);
+  if (!outputs_ok.ok()) return refuse(outputs_ok);
+  auto validated = ValidateInputs(config_, std::move(request.inputs));
+  if (!validated.ok()) return refuse(validated.status());
+  ValidatedInputs inputs = std::move(validated).value();
+
+  auto pending = std::make_unique<PendingRequest>();
+  pending->inputs = std::move(inputs.tensors);
+  pending->rows = inputs.rows;
+  pending->deadline = request.deadline;
+  pending->is_cancelled = std::move(request.is_cancelled);
+  pending->done = [this, received, api, requested = std::move(request.requested_outputs), done = std::move(done)](
+                      Status status, std::vector<Tensor> outputs, const BatchTiming& timing) {
+    const uint64_t total_ns = Nanos(Clock::now() - received);
+    if (metrics_) {
+      metrics_->RecordRequest(api, status.code(), static_cast<double>(total_ns) * 1e-9);
+      if (status.ok()) metrics_->RecordQueue(std::chrono::duration<double>(timing.queue).count());
+    }
+    InferenceResponse response;
+    response.timing = timing;
+    if (status.ok()) {
+      stats_.success_count.fetch_add(1, std::memory_order_relaxed);
+      stats_.success_ns.fetch_add(total_ns, std::memory_order_relaxed);
+      stats_.queue_ns.fetch_add(Nanos(timing.queue), std::memory_order_relaxed);
+      stats_.compute_ns.fetch_add(Nanos(timing.compute), std::memory_order_relaxed);
+      stats_.inference_count.fetch_add(outputs.empty() || config_.max_batch_size() == 0 ? 1 : outputs[0].shape()[0],
+                                       std::memory_order_relaxed);
+      for (int i = 0; i < config_.output_size(); ++i) {
+        const std::string& name = config_.output(i).name();
+        bool wanted = requested.empty();
+        for (const auto& r : requested) wanted = wanted || r == name;
+        if (wanted) response.outputs.push_back({name, std::move(outputs[i])});
+      }
+    } else {
+      stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+      stats_.fail_ns.fetch_add(total_ns, std::memory_order_relaxed);
+    }
+    stats_.last_inference_ms.store(NowEpochMillis(), std::memory_order_relaxed);
+    done(std::move(status), std::move(response));
+  };
+  Status queued = batcher_->Enqueue(std::move(pending));
+  return queued.ok() ? queued : refuse(queued);
+}
+
+}  // namespace protoserve

@@ -1,0 +1,53 @@
+#include "grpc/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+namespace protoserve {
+
+GrpcServer::GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services)
+    : options_(std::move(options)), services_(std::move(services)) {}
+
+GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+Status GrpcServer::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = options_.address.find(':') != std::string::npos && options_.address.front() != '['
+                                  ? "[" + options_.address + "]"
+                                  : options_.address;
+  builder.AddListeningPort(address + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(), &port_);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  if (options_.max_connection_age_secs > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, options_.max_connection_age_secs * 1000);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, options_.max_connection_age_grace_secs * 1000);
+  }
+  for (grpc::Service* service : services_) builder.RegisterService(service);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    return Unavailable("cannot listen for gRPC on " + address + ":" + std::to_string(options_.port));
+  }
+  SetServing(false);
+  return Status::Ok();
+}
+
+void GrpcServer::SetServing(bool serving) {
+  if (!server_) return;
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  for (const char* name : {"Recommender", "inference.GRPCInferenceService"}) {
+    health->SetServingStatus(name, serving);
+  }
+}
+
+void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
+  if (!server_) return;
+  SetServing(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace protoserve

@@ -1,0 +1,47 @@
+// GrpcServer: owns the grpc::Server with protoserve's services, the standard
+// health service (grpc.health.v1, overall and per service) and reflection.
+//
+// Health starts NOT_SERVING and is switched by SetServing() (the server
+// becomes SERVING once its models are loaded, and NOT_SERVING again when
+// shutdown begins, so load balancers stop sending new calls first).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace protoserve {
+
+struct GrpcServerOptions {
+  std::string address = "0.0.0.0";
+  int port = 8001;  // 0: pick a free port
+  // Connections are closed (with GOAWAY) after this age so clients behind a
+  // Kubernetes Service reconnect and spread over new replicas. 0 disables.
+  int max_connection_age_secs = 300;
+  int max_connection_age_grace_secs = 30;
+  int max_message_bytes = 64 << 20;
+};
+
+class GrpcServer {
+ public:
+  GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services);
+  ~GrpcServer();
+
+  Status Start();
+  int port() const { return port_; }
+  void SetServing(bool serving);
+  // Stops accepting calls and waits up to `grace` for in-flight calls.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  const GrpcServerOptions options_;
+  const std::vector<grpc::Service*> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace protoserve

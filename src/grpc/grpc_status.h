@@ -1,0 +1,25 @@
+// Conversions between the core's Status/clock and gRPC's.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "core/dynamic_batcher.h"
+#include "core/status.h"
+
+namespace protoserve {
+
+inline grpc::Status ToGrpcStatus(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
+}
+
+// The call's deadline on the steady clock (max when the client set none).
+inline Clock::time_point SteadyDeadline(const grpc::ServerContextBase& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return Clock::time_point::max();
+  const auto remaining = deadline - std::chrono::system_clock::now();
+  if (remaining > std::chrono::hours(24 * 365)) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(remaining);
+}
+
+}  // namespace protoserve

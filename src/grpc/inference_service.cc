@@ -1,0 +1,239 @@
+#include "grpc/inference_service.h"
+
+#include "core/classification.h"
+#include "grpc/grpc_status.h"
+#include "grpc/kserve_codec.h"
+
+namespace protoserve {
+
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// Resolves name + version string to a READY version.
+StatusOr<std::shared_ptr<ModelVersion>> Resolve(const ModelRepository& repository, const std::string& name,
+                                                const std::string& version) {
+  if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
+  ASSIGN_OR_RETURN(int64_t v, ParseModelVersion(version));
+  return repository.Get(name, v);
+}
+
+void FillTensorMetadata(const ModelConfig& config, const auto& specs, auto* out) {
+  for (const auto& spec : specs) {
+    auto* t = out->Add();
+    t->set_name(spec.name());
+    t->set_datatype(std::string(DataTypeName(FromConfigDataType(spec.data_type()))));
+    if (config.max_batch_size() > 0) t->add_shape(-1);
+    t->mutable_shape()->Add(spec.dims().begin(), spec.dims().end());
+  }
+}
+
+void FillDuration(uint64_t count, uint64_t ns, inference::StatisticDuration* d) {
+  d->set_count(count);
+  d->set_ns(ns);
+}
+
+}  // namespace
+
+Status FillModelMetadata(const ModelRepository& repository, const std::string& name, int64_t version,
+                         inference::ModelMetadataResponse* response) {
+  if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
+  ASSIGN_OR_RETURN(ModelConfig config, repository.Config(name));
+  if (version != 0) RETURN_IF_ERROR(repository.Get(name, version).status());
+  response->set_name(name);
+  response->set_platform(config.platform().empty() ? config.backend() : config.platform());
+  for (const auto& entry : repository.Index()) {
+    if (entry.name != name) continue;
+    for (const auto& v : entry.versions) {
+      if (v.state == ModelState::kReady) response->add_versions(std::to_string(v.version));
+    }
+  }
+  FillTensorMetadata(config, config.input(), response->mutable_inputs());
+  FillTensorMetadata(config, config.output(), response->mutable_outputs());
+  return Status::Ok();
+}
+
+Status FillModelStatistics(const ModelRepository& repository, const std::string& name, int64_t version,
+                           inference::ModelStatisticsResponse* response) {
+  if (!name.empty()) {
+    if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
+    RETURN_IF_ERROR(repository.Config(name).status());
+  }
+  for (const auto& model : repository.ReadyVersions()) {
+    if (!name.empty() && (model->name() != name || (version != 0 && model->version() != version))) continue;
+    const InferStats& s = model->stats();
+    auto* out = response->add_model_stats();
+    out->set_name(model->name());
+    out->set_version(std::to_string(model->version()));
+    out->set_last_inference(s.last_inference_ms.load());
+    out->set_inference_count(s.inference_count.load());
+    out->set_execution_count(s.execution_count.load());
+    auto* infer = out->mutable_inference_stats();
+    const uint64_t ok = s.success_count.load();
+    FillDuration(ok, s.success_ns.load(), infer->mutable_success());
+    FillDuration(s.fail_count.load(), s.fail_ns.load(), infer->mutable_fail());
+    FillDuration(ok, s.queue_ns.load(), infer->mutable_queue());
+    FillDuration(ok, s.compute_ns.load(), infer->mutable_compute_infer());
+    std::lock_guard lock(s.batch_mu);
+    for (const auto& [size, bucket] : s.by_batch_size) {
+      auto* b = out->add_batch_stats();
+      b->set_batch_size(size);
+      FillDuration(bucket.count, bucket.compute_ns, b->mutable_compute_infer());
+    }
+  }
+  if (!name.empty() && response->model_stats_size() == 0) {
+    return version != 0 ? repository.Get(name, version).status()
+                        : Unavailable("model '" + name + "' has no ready version");
+  }
+  return Status::Ok();
+}
+
+void FillRepositoryIndex(const ModelRepository& repository, bool ready_only,
+                         inference::RepositoryIndexResponse* response) {
+  for (const auto& entry : repository.Index()) {
+    if (entry.versions.empty() && !ready_only) {
+      auto* m = response->add_models();
+      m->set_name(entry.name);
+      m->set_state("UNAVAILABLE");
+      m->set_reason(entry.reason);
+    }
+    for (const auto& v : entry.versions) {
+      if (ready_only && v.state != ModelState::kReady) continue;
+      auto* m = response->add_models();
+      m->set_name(entry.name);
+      m->set_version(std::to_string(v.version));
+      m->set_state(ModelStateName(v.state));
+      m->set_reason(v.reason);
+    }
+  }
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* context,
+                                                       const inference::ServerLiveRequest*,
+                                                       inference::ServerLiveResponse* response) {
+  response->set_live(true);
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* context,
+                                                        const inference::ServerReadyRequest*,
+                                                        inference::ServerReadyResponse* response) {
+  response->set_ready(ready_.load() && repository_->AllReady());
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* context,
+                                                       const inference::ModelReadyRequest* request,
+                                                       inference::ModelReadyResponse* response) {
+  auto model = Resolve(*repository_, request->name(), request->version());
+  const auto code = model.status().code();
+  if (!model.ok() && code != StatusCode::kUnavailable && code != StatusCode::kNotFound) {
+    return Done(context, model.status());
+  }
+  if (code == StatusCode::kNotFound && !repository_->Config(request->name()).ok()) {
+    return Done(context, model.status());  // unknown model: NOT_FOUND
+  }
+  response->set_ready(model.ok());
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(grpc::CallbackServerContext* context,
+                                                           const inference::ServerMetadataRequest*,
+                                                           inference::ServerMetadataResponse* response) {
+  response->set_name("protoserve");
+  response->set_version(PROTOSERVE_VERSION);
+  for (const char* extension : {"classification", "model_repository", "model_configuration", "statistics",
+                                "binary_tensor_data"}) {
+    response->add_extensions(extension);
+  }
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerContext* context,
+                                                          const inference::ModelMetadataRequest* request,
+                                                          inference::ModelMetadataResponse* response) {
+  auto version = ParseModelVersion(request->version());
+  if (!version.ok()) return Done(context, version.status());
+  return Done(context, FillModelMetadata(*repository_, request->name(), *version, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* context,
+                                                       const inference::ModelInferRequest* request,
+                                                       inference::ModelInferResponse* response) {
+  auto decoded = DecodeInferRequest(*request);
+  if (!decoded.ok()) return Done(context, decoded.status());
+  if (!IsValidModelName(decoded->model_name)) {
+    return Done(context, InvalidArgument("invalid model name '" + decoded->model_name + "'"));
+  }
+  auto model = repository_->Get(decoded->model_name, decoded->model_version);
+  if (!model.ok()) return Done(context, model.status());
+
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
+  auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
+  InferenceRequest core = std::move(shared->request);
+  core.deadline = SteadyDeadline(*context);
+  core.is_cancelled = [context] { return context->IsCancelled(); };
+  std::shared_ptr<ModelVersion> version = *model;
+  Status queued = version->Infer(std::move(core), [reactor, response, shared, version, inflight](Status status,
+                                                                                      InferenceResponse result) {
+    if (status.ok()) status = EncodeInferResponse(*shared, *version, result, response);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelConfig(grpc::CallbackServerContext* context,
+                                                        const inference::ModelConfigRequest* request,
+                                                        inference::ModelConfigResponse* response) {
+  if (!IsValidModelName(request->name())) return Done(context, InvalidArgument("invalid model name"));
+  auto version = ParseModelVersion(request->version());
+  if (!version.ok()) return Done(context, version.status());
+  auto config = repository_->Config(request->name());
+  if (!config.ok()) return Done(context, config.status());
+  if (*version != 0) {
+    auto model = repository_->Get(request->name(), *version);
+    if (!model.ok()) return Done(context, model.status());
+  }
+  *response->mutable_config() = *config;
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(grpc::CallbackServerContext* context,
+                                                            const inference::ModelStatisticsRequest* request,
+                                                            inference::ModelStatisticsResponse* response) {
+  auto version = ParseModelVersion(request->version());
+  if (!version.ok()) return Done(context, version.status());
+  return Done(context, FillModelStatistics(*repository_, request->name(), *version, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(grpc::CallbackServerContext* context,
+                                                            const inference::RepositoryIndexRequest* request,
+                                                            inference::RepositoryIndexResponse* response) {
+  if (!request->repository_name().empty()) {
+    return Done(context, NotFound("unknown repository '" + request->repository_name() + "' (only the default)"));
+  }
+  FillRepositoryIndex(*repository_, request->ready(), response);
+  return Done(context, Status::Ok());
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(grpc::CallbackServerContext* context,
+                                                                const inference::RepositoryModelLoadRequest*,
+                                                                inference::RepositoryModelLoadResponse*) {
+  return Done(context, Unavailable("explicit model load/unload is not allowed: the server runs with "
+                                   "--model-control-mode=none"));
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(grpc::CallbackServerContext* context,
+                                                                  const inference::RepositoryModelUnloadRequest*,
+                                                                  inference::RepositoryModelUnloadResponse*) {
+  return Done(context, Unavailable("explicit model load/unload is not allowed: the server runs with "
+                                   "--model-control-mode=none"));
+}
+
+}  // namespace protoserve

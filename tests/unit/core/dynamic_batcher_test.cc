@@ -1,0 +1,234 @@
+#include "core/dynamic_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace protoserve {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Executor that echoes input 0 (FP32 [rows, 1]) times two and records batch sizes.
+struct Recorder {
+  std::mutex mu;
+  std::vector<int64_t> batch_rows;
+  std::chrono::milliseconds delay{0};
+  std::atomic<bool> fail{false};
+
+  DynamicBatcher::Executor executor() {
+    return [this](const std::vector<Tensor>& in, std::vector<Tensor>* out) -> Status {
+      if (delay.count()) std::this_thread::sleep_for(delay);
+      if (fail) return Internal("boom");
+      {
+        std::lock_guard lock(mu);
+        batch_rows.push_back(in[0].shape()[0]);
+      }
+      Tensor t = Tensor::Allocate(DataType::kFp32, in[0].shape(), in[0].byte_size());
+      for (int64_t i = 0; i < in[0].element_count(); ++i) {
+        reinterpret_cast<float*>(t.mutable_data())[i] = in[0].data_as<float>()[i] * 2;
+      }
+      out->push_back(t);
+      return Status::Ok();
+    };
+  }
+};
+
+struct Result {
+  Status status;
+  std::vector<float> values;
+  int64_t batch_rows = 0;
+};
+
+std::unique_ptr<PendingRequest> Request(std::vector<float> values, std::promise<Result>* promise,
+                                        Clock::time_point deadline = Clock::time_point::max()) {
+  auto r = std::make_unique<PendingRequest>();
+  const int64_t rows = static_cast<int64_t>(values.size());
+  std::string bytes(reinterpret_cast<const char*>(values.data()), values.size() * 4);
+  r->inputs.push_back(Tensor::FromString(DataType::kFp32, {rows, 1}, std::move(bytes)));
+  r->rows = rows;
+  r->deadline = deadline;
+  r->done = [promise](Status s, std::vector<Tensor> out, const BatchTiming& timing) {
+    Result result{s, {}, timing.batch_rows};
+    if (s.ok()) result.values.assign(out[0].data_as<float>(), out[0].data_as<float>() + out[0].element_count());
+    promise->set_value(result);
+  };
+  return r;
+}
+
+BatcherOptions Batching(int64_t max_batch, Clock::duration delay, int instances = 1) {
+  BatcherOptions o;
+  o.instance_count = instances;
+  o.max_batch_size = max_batch;
+  o.dynamic_batching = true;
+  o.max_queue_delay = delay;
+  return o;
+}
+
+TEST(DynamicBatcherTest, LoneRequestRunsWithoutWaitingForCompany) {
+  Recorder rec;
+  DynamicBatcher batcher(Batching(8, 2s), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> p;
+  const auto start = Clock::now();
+  ASSERT_TRUE(batcher.Enqueue(Request({1.5f}, &p)).ok());
+  Result r = p.get_future().get();
+  EXPECT_LT(Clock::now() - start, 500ms);  // not the 2 s queue delay
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.values, std::vector<float>{3.0f});
+}
+
+TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {
+  Recorder rec;
+  rec.delay = 100ms;  // the first batch keeps the instance busy while others queue
+  DynamicBatcher batcher(Batching(8, 0s), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> promises(5);
+  ASSERT_TRUE(batcher.Enqueue(Request({0}, &promises[0])).ok());
+  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(batcher.Enqueue(Request({1, 2}, &promises[1])).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({3}, &promises[2])).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({4, 5, 6}, &promises[3])).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({7, 8, 9}, &promises[4])).ok());  // would make 9 > 8 rows
+  std::vector<Result> results;
+  for (auto& p : promises) results.push_back(p.get_future().get());
+  EXPECT_EQ(results[1].values, (std::vector<float>{2, 4}));
+  EXPECT_EQ(results[2].values, (std::vector<float>{6}));
+  EXPECT_EQ(results[3].values, (std::vector<float>{8, 10, 12}));
+  EXPECT_EQ(results[4].values, (std::vector<float>{14, 16, 18}));
+  EXPECT_EQ(results[1].batch_rows, 6);
+  EXPECT_EQ(results[4].batch_rows, 3);
+  EXPECT_EQ(rec.batch_rows, (std::vector<int64_t>{1, 6, 3}));
+}
+
+TEST(DynamicBatcherTest, WaitsUpToDelayWhileOtherInstancesAreBusy) {
+  Recorder rec;
+  rec.delay = 300ms;
+  DynamicBatcher batcher(Batching(4, 100ms, 2), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> busy, a, b;
+  ASSERT_TRUE(batcher.Enqueue(Request({1}, &busy)).ok());  // occupies one instance
+  std::this_thread::sleep_for(50ms);
+  const auto start = Clock::now();
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &a)).ok());
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(batcher.Enqueue(Request({3}, &b)).ok());
+  Result ra = a.get_future().get();
+  Result rb = b.get_future().get();
+  EXPECT_EQ(ra.batch_rows, 2);  // a waited for b
+  EXPECT_EQ(rb.values, std::vector<float>{6});
+  // Bounded by the queue delay (100 ms) plus execution (300 ms), with slack.
+  EXPECT_LT(Clock::now() - start, 1000ms);
+  busy.get_future().get();
+}
+
+TEST(DynamicBatcherTest, PreferredSizeStopsTheWait) {
+  Recorder rec;
+  rec.delay = 200ms;
+  BatcherOptions options = Batching(8, 5s, 2);
+  options.preferred_batch_sizes = {2};
+  DynamicBatcher batcher(options, rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> busy, a, b;
+  ASSERT_TRUE(batcher.Enqueue(Request({1}, &busy)).ok());
+  std::this_thread::sleep_for(50ms);
+  const auto start = Clock::now();
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &a)).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({3}, &b)).ok());
+  EXPECT_EQ(a.get_future().get().batch_rows, 2);
+  EXPECT_LT(Clock::now() - start, 2s);  // far below the 5 s delay
+  busy.get_future().get();
+  b.get_future().get();
+}
+
+TEST(DynamicBatcherTest, FullQueueIsRefusedAtOnce) {
+  Recorder rec;
+  rec.delay = 200ms;
+  BatcherOptions options = Batching(1, 0s);
+  options.max_queue_size = 2;
+  DynamicBatcher batcher(options, rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> p(3);
+  ASSERT_TRUE(batcher.Enqueue(Request({1}, &p[0])).ok());
+  std::this_thread::sleep_for(50ms);  // first one executing, queue empty
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &p[1])).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({3}, &p[2])).ok());
+  std::promise<Result> extra;
+  Status s = batcher.Enqueue(Request({4}, &extra));
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  for (auto& x : p) EXPECT_TRUE(x.get_future().get().status.ok());
+}
+
+TEST(DynamicBatcherTest, ExpiredRequestsAreDroppedBeforeExecution) {
+  Recorder rec;
+  rec.delay = 150ms;
+  DynamicBatcher batcher(Batching(4, 0s), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> first, expired, cancelled_p;
+  ASSERT_TRUE(batcher.Enqueue(Request({1}, &first)).ok());
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &expired, Clock::now() + 30ms)).ok());
+  auto cancelled = Request({3}, &cancelled_p);
+  cancelled->is_cancelled = [] { return true; };
+  ASSERT_TRUE(batcher.Enqueue(std::move(cancelled)).ok());
+  EXPECT_EQ(expired.get_future().get().status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cancelled_p.get_future().get().status.code(), StatusCode::kCancelled);
+  EXPECT_TRUE(first.get_future().get().status.ok());
+  EXPECT_EQ(rec.batch_rows, std::vector<int64_t>{1});  // neither was executed
+}
+
+TEST(DynamicBatcherTest, ExecutorErrorReachesEveryRequestOfTheBatch) {
+  Recorder rec;
+  rec.fail = true;
+  DynamicBatcher batcher(Batching(4, 0s), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> p;
+  ASSERT_TRUE(batcher.Enqueue(Request({1}, &p)).ok());
+  EXPECT_EQ(p.get_future().get().status.code(), StatusCode::kInternal);
+}
+
+TEST(DynamicBatcherTest, ShutdownDrainsQueueAndRefusesNewWork) {
+  Recorder rec;
+  rec.delay = 20ms;
+  DynamicBatcher batcher(Batching(1, 0s), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> p(5);
+  for (auto& x : p) ASSERT_TRUE(batcher.Enqueue(Request({1}, &x)).ok());
+  batcher.Shutdown();
+  for (auto& x : p) EXPECT_TRUE(x.get_future().get().status.ok());
+  std::promise<Result> late;
+  EXPECT_EQ(batcher.Enqueue(Request({1}, &late)).code(), StatusCode::kUnavailable);
+}
+
+TEST(DynamicBatcherTest, FailedThreadInitFailsStart) {
+  Recorder rec;
+  DynamicBatcher batcher(Batching(1, 0s, 3), rec.executor(), [] { return Internal("warm-up failed"); });
+  EXPECT_EQ(batcher.Start().code(), StatusCode::kInternal);
+}
+
+TEST(DynamicBatcherTest, ConcurrentProducersAllComplete) {
+  Recorder rec;
+  DynamicBatcher batcher(Batching(16, 200us, 2), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  constexpr int kThreads = 8, kEach = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::promise<Result> p;
+        const float v = static_cast<float>(t * 1000 + i);
+        ASSERT_TRUE(batcher.Enqueue(Request({v}, &p)).ok());
+        Result r = p.get_future().get();
+        if (r.status.ok() && r.values == std::vector<float>{2 * v}) ok++;
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+}
+
+}  // namespace
+}  // namespace protoserve
