@@ -3,6 +3,7 @@
 #include "core/classification.h"
 #include "grpc/grpc_status.h"
 #include "grpc/kserve_codec.h"
+#include "grpc/ordered_stream.h"
 
 namespace protoserve {
 
@@ -161,31 +162,80 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerCo
   return Done(context, FillModelMetadata(*repository_, request->name(), *version, response));
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* context,
-                                                       const inference::ModelInferRequest* request,
-                                                       inference::ModelInferResponse* response) {
-  auto decoded = DecodeInferRequest(*request);
-  if (!decoded.ok()) return Done(context, decoded.status());
+void InferenceService::StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
+                                  inference::ModelInferResponse* response, std::function<void(Status)> done) {
+  auto decoded = DecodeInferRequest(request);
+  if (!decoded.ok()) return done(decoded.status());
   if (!IsValidModelName(decoded->model_name)) {
-    return Done(context, InvalidArgument("invalid model name '" + decoded->model_name + "'"));
+    return done(InvalidArgument("invalid model name '" + decoded->model_name + "'"));
   }
   auto model = repository_->Get(decoded->model_name, decoded->model_version);
-  if (!model.ok()) return Done(context, model.status());
+  if (!model.ok()) return done(model.status());
 
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
   auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
   InferenceRequest core = std::move(shared->request);
   core.deadline = SteadyDeadline(*context);
   core.is_cancelled = [context] { return context->IsCancelled(); };
   std::shared_ptr<ModelVersion> version = *model;
-  Status queued = version->Infer(std::move(core), [reactor, response, shared, version, inflight](Status status,
-                                                                                      InferenceResponse result) {
+  Status queued = version->Infer(std::move(core), [response, shared, version, inflight, done](
+                                                      Status status, InferenceResponse result) {
     if (status.ok()) status = EncodeInferResponse(*shared, *version, result, response);
-    reactor->Finish(ToGrpcStatus(status));
+    done(status);
   });
-  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  if (!queued.ok()) done(queued);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* context,
+                                                       const inference::ModelInferRequest* request,
+                                                       inference::ModelInferResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  StartInfer(*request, context, response, [reactor](Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
+}
+
+namespace {
+
+// ModelStreamInfer: errors come back in-stream as error_message (Triton's
+// behaviour); the stream stays open. Responses keep request order.
+class InferStream final
+    : public OrderedStreamReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  using Start = std::function<void(const inference::ModelInferRequest&, inference::ModelInferResponse*,
+                                   std::function<void(Status)>)>;
+  explicit InferStream(Start start) : start_(std::move(start)) {}
+
+ private:
+  void Process(std::unique_ptr<inference::ModelInferRequest> request,
+               std::function<void(inference::ModelStreamInferResponse)> done) override {
+    auto response = std::make_shared<inference::ModelStreamInferResponse>();
+    // The request must outlive the inference (inputs are views into it).
+    std::shared_ptr<inference::ModelInferRequest> held(std::move(request));
+    start_(*held, response->mutable_infer_response(), [response, held, done](Status status) {
+      if (!status.ok()) {
+        response->clear_infer_response();
+        response->mutable_infer_response()->set_model_name(held->model_name());
+        response->mutable_infer_response()->set_id(held->id());
+        response->set_error_message(status.ToString());
+      }
+      done(std::move(*response));
+    });
+  }
+
+  const Start start_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+InferenceService::ModelStreamInfer(grpc::CallbackServerContext* context) {
+  auto* stream = new InferStream([this, context](const inference::ModelInferRequest& request,
+                                                 inference::ModelInferResponse* response,
+                                                 std::function<void(Status)> done) {
+    StartInfer(request, context, response, std::move(done));
+  });
+  stream->Begin();
+  return stream;
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelConfig(grpc::CallbackServerContext* context,

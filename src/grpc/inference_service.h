@@ -31,6 +31,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                           inference::ModelMetadataResponse*) override;
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext*, const inference::ModelInferRequest*,
                                        inference::ModelInferResponse*) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext*, const inference::ModelConfigRequest*,
                                         inference::ModelConfigResponse*) override;
   grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext*, const inference::ModelStatisticsRequest*,
@@ -45,6 +47,12 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                                   inference::RepositoryModelUnloadResponse*) override;
 
  private:
+  // Decodes, validates and queues `request`; `done` is called exactly once
+  // (possibly before this returns) after `response` is filled. `request`
+  // must stay alive until then (inputs are views into it).
+  void StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
+                  inference::ModelInferResponse* response, std::function<void(Status)> done);
+
   ModelRepository* const repository_;
   Metrics* const metrics_;  // may be null
   std::atomic<bool> ready_{false};

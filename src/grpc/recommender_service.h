@@ -16,6 +16,8 @@ class RecommenderService final : public ::Recommender::CallbackService {
   grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context,
                                                const RecommendationRequest* request,
                                                RecommendationResponse* response) override;
+  grpc::ServerBidiReactor<RecommendationRequest, RecommendationResponse>* StreamRecommendations(
+      grpc::CallbackServerContext* context) override;
 
  private:
   const RecommendationEngine* const recommender_;
