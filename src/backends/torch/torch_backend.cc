@@ -1,7 +1,11 @@
 #include "backends/torch/torch_backend.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
 #include <torch/script.h>
+
+#include <cstdlib>
 
 namespace protoserve {
 
@@ -79,8 +83,26 @@ class TorchModel : public LoadedModel {
   std::vector<DataType> output_types_;
 };
 
+// Debian's torch calls BLAS through libblas.so.3, which is OpenBLAS (pthreads)
+// once libopenblas0-pthread is installed. OpenBLAS would start its own pool of
+// one thread per core inside every instance's matmul, on top of torch's
+// intra-op threads and the instances themselves: oversubscription on a small
+// machine. protoserve makes BLAS single-threaded unless OPENBLAS_NUM_THREADS
+// is set, and gets its parallelism from instances and INTRA_OP_THREAD_COUNT
+// (docs/benchmarks.md has the measurement behind this choice).
+void ConfigureBlasThreads() {
+  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(1);
+    spdlog::info("torch backend: OpenBLAS set to 1 thread per call (override with OPENBLAS_NUM_THREADS)");
+  }
+}
+
 class TorchBackend : public Backend {
  public:
+  TorchBackend() { ConfigureBlasThreads(); }
+
   StatusOr<std::unique_ptr<LoadedModel>> Load(const ModelConfig& config,
                                               const std::filesystem::path& version_dir) override {
     for (const auto& input : config.input()) RETURN_IF_ERROR(ToTorch(FromConfigDataType(input.data_type())).status());

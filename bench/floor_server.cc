@@ -1,0 +1,128 @@
+// floor_server: the Recommender API answered with a canned response (no
+// model, no batching), built on the same gRPC library and settings as
+// protoserve. It measures the floor: what the RPC stack alone costs on this
+// machine, so protoserve's figures can be stated as a ratio of it.
+//
+// --engine=callback uses gRPC's callback API (what protoserve uses);
+// --engine=cq uses the completion-queue async API with one CQ and one
+// polling thread per --threads, the shape gRPC's own benchmarks use for
+// peak throughput. Comparing the two is how protoserve chose its engine.
+#include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "recommender.grpc.pb.h"
+
+namespace {
+
+RecommendationResponse CannedResponse() {
+  RecommendationResponse response;
+  for (int i = 0; i < 10; ++i) {
+    response.add_item_ids("item_c" + std::to_string(i) + "_000" + std::to_string(i));
+    response.add_scores(1.0f - 0.05f * i);
+  }
+  response.set_model_name("floor");
+  response.set_model_version(1);
+  return response;
+}
+
+class CallbackFloor final : public ::Recommender::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context, const RecommendationRequest*,
+                                               RecommendationResponse* response) override {
+    *response = canned_;
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  const RecommendationResponse canned_ = CannedResponse();
+};
+
+// One in-flight call of the CQ engine: request -> reply -> done.
+class CqCall {
+ public:
+  CqCall(::Recommender::AsyncService* service, grpc::ServerCompletionQueue* cq, const RecommendationResponse* canned)
+      : service_(service), cq_(cq), canned_(canned), writer_(&context_) {
+    service_->RequestGetRecommendations(&context_, &request_, &writer_, cq_, cq_, this);
+  }
+  void Proceed(bool ok) {
+    if (replied_ || !ok) {
+      delete this;
+      return;
+    }
+    new CqCall(service_, cq_, canned_);  // keep one call armed per CQ slot
+    replied_ = true;
+    writer_.Finish(*canned_, grpc::Status::OK, this);
+  }
+
+ private:
+  ::Recommender::AsyncService* service_;
+  grpc::ServerCompletionQueue* cq_;
+  const RecommendationResponse* canned_;
+  grpc::ServerContext context_;
+  RecommendationRequest request_;
+  grpc::ServerAsyncResponseWriter<RecommendationResponse> writer_;
+  bool replied_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string address = "127.0.0.1";
+  int port = 0;
+  std::string engine = "callback";
+  int threads = 2;
+  int slots = 64;
+  CLI::App app{"floor_server: canned Recommender responses, to measure the RPC floor"};
+  app.add_option("--address", address)->capture_default_str();
+  app.add_option("--port", port, "0 picks a free port")->capture_default_str();
+  app.add_option("--engine", engine, "callback | cq")->check(CLI::IsMember({"callback", "cq"}))->capture_default_str();
+  app.add_option("--threads", threads, "cq engine: CQs, one polling thread each")->capture_default_str();
+  app.add_option("--slots", slots, "cq engine: calls armed per CQ")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::ServerBuilder builder;
+  int bound = 0;
+  builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
+  CallbackFloor callback_service;
+  ::Recommender::AsyncService async_service;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  if (engine == "callback") {
+    builder.RegisterService(&callback_service);
+  } else {
+    builder.RegisterService(&async_service);
+    for (int i = 0; i < threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+  }
+  auto server = builder.BuildAndStart();
+  if (!server) return 1;
+  std::cout << "gRPC listening on " << address << ":" << bound << " (engine " << engine << ")" << std::endl;
+
+  const RecommendationResponse canned = CannedResponse();
+  std::vector<std::thread> pollers;
+  for (auto& cq : cqs) {
+    for (int i = 0; i < slots; ++i) new CqCall(&async_service, cq.get(), &canned);
+    pollers.emplace_back([cq = cq.get()] {
+      void* tag;
+      bool ok;
+      while (cq->Next(&tag, &ok)) static_cast<CqCall*>(tag)->Proceed(ok);
+    });
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  server->Shutdown();
+  for (auto& cq : cqs) cq->Shutdown();
+  for (auto& t : pollers) t.join();
+  return 0;
+}
