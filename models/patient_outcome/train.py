@@ -8,13 +8,12 @@ output = probability of class 1 (benign).
 import os
 import sys
 
-import numpy as np
-import xgboost as xgb
-from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import common  # noqa: E402
+import common  # noqa: E402  (first: sets thread env vars before numpy/xgboost load)
+import numpy as np  # noqa: E402
+import xgboost as xgb  # noqa: E402
+from sklearn.metrics import accuracy_score, roc_auc_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
 
 CSV = "/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv"
 SEED = 42
