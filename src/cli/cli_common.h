@@ -11,9 +11,29 @@
 namespace protoserve::cli {
 
 struct ConnectionOptions {
+  // HOST:PORT; or several, comma-separated ("10.0.0.1:8001,10.0.0.2:8001");
+  // or a gRPC target URI ("dns:///protoserve-headless:8001", "ipv4:...").
   std::string target = "127.0.0.1:8001";
   double timeout_secs = 10;
 };
+
+// How MakeChannel dials a --target: the gRPC target URI and whether calls
+// are spread per call over every address (round_robin) or go to one
+// (gRPC's default, pick_first).
+struct ChannelTarget {
+  std::string uri;
+  bool round_robin = false;
+};
+
+// A single HOST:PORT is passed through unchanged (pick_first, as before).
+// Several comma-separated HOST:PORT become one `ipv4:` (or `ipv6:`) URI;
+// host names among them are resolved once, here. A `dns:`, `ipv4:` or
+// `ipv6:` URI is used as is. In the last two cases the channel balances
+// each call round-robin over all addresses, e.g. over the pods behind a
+// Kubernetes headless Service (`dns:///protoserve-headless:8001`).
+// Throws std::invalid_argument for an entry without a port, a name that
+// does not resolve, or a list mixing IPv4 and IPv6 addresses.
+ChannelTarget ParseChannelTarget(const std::string& target);
 
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options);
 void SetDeadline(grpc::ClientContext* context, const ConnectionOptions& options);
