@@ -26,7 +26,7 @@ build: setup configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Models are retrained only when their scripts change (stamp per model).
-MODEL_NAMES := recommender fashion_mnist patient_outcome
+MODEL_NAMES := recommender fashion_mnist patient_outcome patient_record
 MODEL_STAMPS := $(foreach m,$(MODEL_NAMES),$(REPO)/.$(m).stamp)
 
 $(REPO)/.%.stamp: models/%/train.py models/common.py

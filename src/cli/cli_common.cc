@@ -4,7 +4,10 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -21,6 +24,14 @@ std::string Trim(const std::string& text) {
 }
 
 bool StartsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
 
 // One "HOST:PORT" or "[V6]:PORT" of a comma-separated list, as an address
 // literal of the ipv4: or ipv6: scheme.
@@ -115,18 +126,49 @@ ChannelTarget ParseChannelTarget(const std::string& target) {
   return {uri, true};
 }
 
+void AddConnectionFlags(CLI::App* app, ConnectionOptions* options) {
+  app->add_flag("--tls", options->tls, "Use TLS, verifying the server with the system's root certificates");
+  app->add_option("--tls-ca", options->tls_ca, "PEM root certificates to verify the server (implies TLS)");
+  app->add_option("--tls-cert", options->tls_cert, "PEM client certificate, for mutual TLS (with --tls-key)");
+  app->add_option("--tls-key", options->tls_key, "PEM client private key, for mutual TLS (with --tls-cert)");
+  app->add_option("--tls-server-name", options->tls_server_name, "Name to verify in the server certificate");
+  app->add_option("--auth-token-file", options->auth_token_file,
+                  "File with the bearer token to send (default: $PROTOSERVE_AUTH_TOKEN)");
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
   const ChannelTarget target = ParseChannelTarget(options.target);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   if (target.round_robin) args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(target.uri, grpc::InsecureChannelCredentials(), args);
+  const bool tls = options.tls || !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
+  if (!tls) return grpc::CreateCustomChannel(target.uri, grpc::InsecureChannelCredentials(), args);
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    throw std::runtime_error("--tls-cert and --tls-key go together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadTextFile(options.tls_ca);
+  if (!options.tls_cert.empty()) {
+    ssl.pem_cert_chain = ReadTextFile(options.tls_cert);
+    ssl.pem_private_key = ReadTextFile(options.tls_key);
+  }
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  return grpc::CreateCustomChannel(target.uri, grpc::SslCredentials(ssl), args);
 }
 
 void SetDeadline(grpc::ClientContext* context, const ConnectionOptions& options) {
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(options.timeout_secs * 1000)));
+  std::string token;
+  if (!options.auth_token_file.empty()) {
+    token = ReadTextFile(options.auth_token_file);
+    const auto begin = token.find_first_not_of(" \t\r\n");
+    token = begin == std::string::npos ? "" : token.substr(begin, token.find_last_not_of(" \t\r\n") - begin + 1);
+  } else if (const char* env = std::getenv("PROTOSERVE_AUTH_TOKEN")) {
+    token = env;
+  }
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
 }
 
 int PrintRpcError(const grpc::Status& status) {

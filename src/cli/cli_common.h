@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace protoserve::cli {
 
 struct ConnectionOptions {
@@ -15,7 +19,21 @@ struct ConnectionOptions {
   // or a gRPC target URI ("dns:///protoserve-headless:8001", "ipv4:...").
   std::string target = "127.0.0.1:8001";
   double timeout_secs = 10;
+  // TLS when `tls` or any file is set: the server is verified against
+  // tls_ca (else the system roots); tls_cert/tls_key are the client
+  // certificate for mutual TLS; tls_server_name overrides the name checked
+  // in the server certificate (e.g. when dialling an IP address).
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  // File holding the bearer token sent as `authorization: Bearer ...` on
+  // every call; when empty, $PROTOSERVE_AUTH_TOKEN (if set). Never a flag
+  // value: command lines are visible to other users in `ps`.
+  std::string auth_token_file;
 };
+
+// Adds --tls, --tls-ca, --tls-cert, --tls-key, --tls-server-name and
+// --auth-token-file to `app`, stored in `options`.
+void AddConnectionFlags(CLI::App* app, ConnectionOptions* options);
 
 // How MakeChannel dials a --target: the gRPC target URI and whether calls
 // are spread per call over every address (round_robin) or go to one
@@ -35,7 +53,10 @@ struct ChannelTarget {
 // does not resolve, or a list mixing IPv4 and IPv6 addresses.
 ChannelTarget ParseChannelTarget(const std::string& target);
 
+// Throws std::runtime_error for unreadable TLS files or a cert without key.
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options);
+// Sets the call's deadline and, when a token is configured, its
+// authorization metadata. Throws std::runtime_error for an unreadable token file.
 void SetDeadline(grpc::ClientContext* context, const ConnectionOptions& options);
 
 // Prints {"error": {"code": ..., "message": ...}} to stderr and returns the

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "cli/bench/bench_command.h"
 #include "cli/cli_common.h"
 #include "cli/kserve_commands.h"
 #include "recommender.grpc.pb.h"
@@ -71,11 +72,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ConnectionOptions connection;
   app.add_option("--target", connection.target, "Server HOST:PORT")->capture_default_str();
+  AddConnectionFlags(&app, &connection);
   app.add_option("--timeout", connection.timeout_secs, "Per-call deadline, seconds")->capture_default_str();
 
   RecommendArgs recommend;
   auto* rec = app.add_subcommand("recommend", "Recommender.GetRecommendations");
   rec->add_option("--target", connection.target, "Server HOST:PORT");
+  AddConnectionFlags(rec, &connection);
   rec->add_option("--user-id", recommend.user_id, "User id")->required();
   rec->add_option("--features", recommend.features, "Comma-separated floats, or @file")->required();
   rec->add_option("--top-k", recommend.top_k, "Items to return (0 = 10)");
@@ -86,19 +89,25 @@ int main(int argc, char** argv) {
   std::string service;
   auto* health = app.add_subcommand("health", "grpc.health.v1 Check (exit 0 when SERVING)");
   health->add_option("--target", connection.target, "Server HOST:PORT");
+  AddConnectionFlags(health, &connection);
   health->add_option("--service", service, "Service name (empty = overall)");
 
   auto* models = app.add_subcommand("models", "List the repository index (models, versions, states)");
   models->add_option("--target", connection.target, "Server HOST:PORT");
+  AddConnectionFlags(models, &connection);
 
   InferArgs infer;
   auto* inf = app.add_subcommand("infer", "KServe v2 ModelInfer; prints outputs as JSON");
   inf->add_option("--target", connection.target, "Server HOST:PORT");
+  AddConnectionFlags(inf, &connection);
   inf->add_option("--model", infer.model, "Model name")->required();
   inf->add_option("--version", infer.version, "Model version (default: latest)");
   inf->add_option("--input", infer.inputs, "name:DTYPE:d1,d2:DATA (DATA = JSON array, @file.json or @file.npy)")
       ->required();
   inf->add_option("--output", infer.outputs, "Requested output, optionally name:classification=K");
+
+  bench::BenchOptions bench_options;
+  auto* bench = bench::AddBenchCommand(app, &bench_options);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -106,6 +115,10 @@ int main(int argc, char** argv) {
     if (*inf) return Infer(connection, infer);
     if (*rec) return Recommend(connection, recommend);
     if (*health) return Health(connection, service);
+    if (*bench) {
+      if (app.count("--target") > 0 && bench->count("--target") == 0) bench_options.target = connection.target;
+      return bench::RunBench(bench_options);
+    }
   } catch (const std::exception& e) {
     std::cerr << nlohmann::json({{"error", {{"code", "INVALID_ARGUMENT"}, {"message", e.what()}}}}).dump(2)
               << std::endl;

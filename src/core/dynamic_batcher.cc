@@ -67,9 +67,30 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
       return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
     }
     request->enqueued = Clock::now();
-    queue_.push_back(std::move(request));
+    // Only when nothing at all is executing: under concurrent load requests
+    // take the queue, where they are batched.
+    const bool run_inline = options_.inline_when_idle && queue_.empty() && executing_ == 0 &&
+                            request->deadline > request->enqueued;
+    if (!run_inline) {
+      queue_.push_back(std::move(request));
+    } else {
+      ++executing_;  // this thread takes an idle instance's slot
+    }
   }
-  work_cv_.notify_one();
+  if (!request) {
+    work_cv_.notify_one();
+    return Status::Ok();
+  }
+  std::vector<std::unique_ptr<PendingRequest>> batch;
+  batch.push_back(std::move(request));
+  ExecuteBatch(std::move(batch));
+  bool more_work;
+  {
+    std::lock_guard lock(mu_);
+    --executing_;
+    more_work = !queue_.empty();
+  }
+  if (more_work) work_cv_.notify_one();
   return Status::Ok();
 }
 
@@ -100,7 +121,8 @@ int64_t DynamicBatcher::TargetRows() const {
 
 size_t DynamicBatcher::BatchableCount(int64_t* rows) const {
   *rows = queue_.front()->rows;
-  if (options_.max_batch_size == 0) return 1;
+  // Without dynamic_batching (as in Triton) each request executes alone.
+  if (options_.max_batch_size == 0 || !options_.dynamic_batching) return 1;
   size_t count = 1;
   while (count < queue_.size()) {
     const PendingRequest& next = *queue_[count];
@@ -120,9 +142,11 @@ void DynamicBatcher::InstanceLoop(size_t index) {
   }
   init_cv_.notify_all();
 
+  const int slots = std::max(1, options_.instance_count);
   std::unique_lock lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // A free slot is needed too: a caller running a request inline holds one.
+    work_cv_.wait(lock, [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && executing_ < slots); });
     if (queue_.empty()) return;  // stopping and drained
 
     // Complete requests that can no longer be useful without executing them.

@@ -8,6 +8,11 @@
 // is below its target size AND other requests are executing on other
 // instances: under load this fills batches, while a lone request at low load
 // runs at once instead of waiting for a batch that will not come.
+// When nothing is queued or executing, Enqueue() runs the request at once on
+// the caller's thread (`inline_when_idle`), holding one instance slot: at low
+// load this saves two thread hand-offs per request (measured:
+// docs/benchmarks.md). Under concurrent load requests take the queue, where
+// they batch; batches executing at once never exceed `instance_count`.
 // Requests whose deadline passed or whose caller cancelled are completed
 // without execution. Inputs of a multi-request batch are concatenated (one
 // copy); outputs are split back as views of the batch output (no copy).
@@ -52,12 +57,14 @@ struct PendingRequest {
 
 struct BatcherOptions {
   int instance_count = 1;
-  // 0: every request executes alone, tensors passed through untouched.
+  // 0: the model does not batch; tensors pass through untouched.
   int64_t max_batch_size = 0;
+  // false: every request executes alone (its own batch dim, if any, kept).
   bool dynamic_batching = false;
   std::vector<int64_t> preferred_batch_sizes;
   Clock::duration max_queue_delay{};
   size_t max_queue_size = 1024;
+  bool inline_when_idle = true;
 };
 
 class DynamicBatcher {

@@ -35,7 +35,14 @@ double ProcessStartTime() {
 
 }  // namespace
 
-const char* ApiName(Api api) { return api == Api::kGrpc ? "grpc" : "http"; }
+const char* ApiName(Api api) {
+  switch (api) {
+    case Api::kGrpc: return "grpc";
+    case Api::kHttp: return "http";
+    case Api::kShadow: return "shadow";
+  }
+  return "unknown";
+}
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -67,6 +74,10 @@ Metrics::Metrics()
                        .Name("protoserve_model_state")
                        .Help("1 for the model version's current state (LOADING, READY, UNLOADING, UNAVAILABLE, FAILED)")
                        .Register(*registry_)),
+      shadow_agreement_(prometheus::BuildHistogram()
+                            .Name("protoserve_shadow_agreement")
+                            .Help("Agreement of a shadow version's answers with the primary's (1 = identical)")
+                            .Register(*registry_)),
       resident_bytes_(prometheus::BuildGauge()
                           .Name("process_resident_memory_bytes")
                           .Help("Resident memory size in bytes")
@@ -105,6 +116,13 @@ void Metrics::SetModelState(const std::string& model, const std::string& version
   for (const char* s : {"LOADING", "READY", "UNLOADING", "UNAVAILABLE", "FAILED"}) {
     model_state_.Add({{"model", model}, {"version", version}, {"state", s}}).Set(state == s ? 1 : 0);
   }
+}
+
+void Metrics::RecordShadow(const std::string& model, int64_t primary, int64_t shadow, double agreement) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 1};
+  shadow_agreement_
+      .Add({{"model", model}, {"version", std::to_string(primary)}, {"shadow_version", std::to_string(shadow)}}, kBuckets)
+      .Observe(agreement);
 }
 
 void Metrics::UpdateProcessMetrics() const {

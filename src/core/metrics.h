@@ -23,8 +23,9 @@
 
 namespace protoserve {
 
-enum class Api { kGrpc = 0, kHttp = 1 };
-inline constexpr int kApiCount = 2;
+// kShadow: mirrored requests of a shadow version (never answered to a client).
+enum class Api { kGrpc = 0, kHttp = 1, kShadow = 2 };
+inline constexpr int kApiCount = 3;
 inline constexpr int kStatusCodeCount = 17;
 const char* ApiName(Api api);
 
@@ -60,6 +61,10 @@ class Metrics {
 
   // Model state gauge: 1 for the version's current state, 0 for the others.
   void SetModelState(const std::string& model, const std::string& version, const std::string& state);
+  // Agreement (0..1) between a primary version's answer and its shadow's:
+  // top-k overlap for the recommender, label agreement for classifiers.
+  void RecordShadow(const std::string& model, int64_t primary, int64_t shadow, double agreement);
+
   // In-flight requests per API (incremented at arrival, decremented at reply).
   prometheus::Gauge& InFlight(Api api) { return *inflight_[static_cast<int>(api)]; }
 
@@ -80,6 +85,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& model_state_;
+  prometheus::Family<prometheus::Histogram>& shadow_agreement_;
   std::array<prometheus::Gauge*, kApiCount> inflight_{};
   prometheus::Gauge& resident_bytes_;
   prometheus::Gauge& virtual_bytes_;

@@ -1,29 +1,43 @@
-// ModelRepository: the models of a Triton-style repository directory and the
-// state of each of their versions.
+// ModelRepository: the models of a Triton-style repository directory, the
+// state of each version, and their lifecycle (load, hot reload, unload).
 //
 // Layout: <root>/<model>/config.pbtxt and <root>/<model>/<version>/ where
-// <version> is a positive integer. Which versions load follows the config's
+// <version> is a positive integer. Which versions serve follows the config's
 // version_policy (default: the latest one). Each version has a state:
 //
-//   LOADING -> READY -> UNLOADING -> UNAVAILABLE
-//      \-> FAILED (reason kept; the model's other versions keep serving)
+//   LOADING -> READY -> UNLOADING -> UNAVAILABLE      (FAILED: load error)
 //
-// Get() hands out a shared handle to a READY version; the version is freed
-// only after the last handle is dropped. Names are validated before they
-// touch the filesystem and nothing outside `root` is read.
+// Sync(name) reconciles one model with the disk: new versions load (warm-up
+// included) while the current ones keep serving; a changed version (its
+// files' size/mtime changed) loads a fresh copy and is swapped in atomically
+// only once ready; versions no longer selected, or no longer on disk, leave
+// routing at once and are freed after their last request completes (requests
+// hold a shared handle). A failed load (bad config, corrupt model, missing
+// labels) keeps whatever served before and records the reason, visible in
+// Index(), ModelReady and the protoserve_model_state metric.
 //
-// Thread-safety: all methods may be called concurrently.
+// Names are validated before they touch the filesystem, and nothing outside
+// `root` is read: model and version directories and the files loaded from
+// them must resolve (symlinks included) inside root.
+//
+// Thread-safety: all methods may be called concurrently; Sync/Unload calls
+// are serialised among themselves, lookups never wait for a load.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/model_version.h"
+#include "core/traffic_split.h"
 
 namespace protoserve {
 
@@ -33,7 +47,7 @@ const char* ModelStateName(ModelState state);  // "LOADING", "READY", ...
 struct VersionStatus {
   int64_t version = 0;
   ModelState state = ModelState::kLoading;
-  std::string reason;  // why FAILED / UNAVAILABLE
+  std::string reason;  // why FAILED, or why a reload of a READY version failed
 };
 
 struct ModelIndexEntry {
@@ -42,33 +56,50 @@ struct ModelIndexEntry {
   std::string reason;                   // model-level failure (e.g. bad config)
 };
 
+// Where one request goes: the version that answers, and optionally a shadow
+// version that gets a mirrored copy whose answer is only compared.
+struct RouteResult {
+  std::shared_ptr<ModelVersion> primary;
+  std::shared_ptr<ModelVersion> shadow;  // may be null
+};
+
 class ModelRepository {
  public:
-  // `metrics` may be null (no metrics kept); it must outlive the repository.
+  // `metrics` may be null; it must outlive the repository.
   ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr);
   ~ModelRepository();
 
-  // Loads every model found under root. Per-model failures are recorded, not
-  // returned; fails only when root itself is unusable.
-  Status LoadAll();
+  // Syncs every model found under root (or only `names` when not empty).
+  // Per-model failures are recorded, not returned; fails only when root
+  // itself is unusable.
+  Status LoadAll(const std::vector<std::string>& names = {});
+  // Re-scans root: syncs every model on disk, unloads models gone from it.
+  Status Poll();
+  // Loads or reloads one model from disk (explicit control mode).
+  Status Sync(const std::string& name);
+  // Unloads every version of `name` (drained, then freed).
+  Status Unload(const std::string& name);
+  // Runs Poll() every `interval` on a background thread until Shutdown().
+  void StartPolling(std::chrono::milliseconds interval);
 
   // The READY version `version` of `name`, or the highest READY version when
   // `version` is 0. NOT_FOUND for unknown models/versions, UNAVAILABLE for
   // versions that exist but are not ready.
   StatusOr<std::shared_ptr<ModelVersion>> Get(const std::string& name, int64_t version = 0) const;
+  // Like Get(), but a request for the default version (0) follows the
+  // model's traffic split (and shadow) using `routing_key` in sticky mode.
+  StatusOr<RouteResult> Route(const std::string& name, int64_t version, std::string_view routing_key) const;
   // Config of a known model (even when no version is ready).
   StatusOr<ModelConfig> Config(const std::string& name) const;
 
   std::vector<ModelIndexEntry> Index() const;
-  // Every READY version, for statistics.
   std::vector<std::shared_ptr<ModelVersion>> ReadyVersions() const;
   // True when every model has at least one READY version.
   bool AllReady() const;
-
   // Publishes scrape-time gauges (queue depths) of every ready version.
   void RefreshMetrics() const;
 
-  // Drains and unloads everything.
+  // Stops polling, drains and unloads everything.
   void Shutdown();
 
   const std::filesystem::path& root() const { return root_; }
@@ -77,21 +108,37 @@ class ModelRepository {
   struct VersionSlot {
     VersionStatus status;
     std::shared_ptr<ModelVersion> model;  // set when READY
+    std::string fingerprint;              // of the files it was loaded from
   };
   struct ModelEntry {
-    std::unique_ptr<ModelConfig> config;  // null when the config failed to load
+    std::shared_ptr<const ModelConfig> config;  // null until a config parsed
+    std::string config_text;
+    TrafficSplit split;
     std::string reason;
     std::map<int64_t, VersionSlot> versions;
   };
 
-  void LoadModel(const std::string& name);
+  Status SyncLocked(const std::string& name);  // requires sync_mu_
   void SetState(const std::string& name, VersionStatus* status, ModelState state, std::string reason = "");
+  // Removes `name`'s versions not in `keep` from routing; returns them for draining.
+  std::vector<std::shared_ptr<ModelVersion>> RetireVersions(const std::string& name, const std::vector<int64_t>& keep);
+  // Waits until no request holds `version` (bounded), then shuts it down.
+  void Drain(std::shared_ptr<ModelVersion> version);
+  bool InsideRoot(const std::filesystem::path& path) const;
 
   const std::filesystem::path root_;
+  std::filesystem::path canonical_root_;
   const BackendRegistry* const backends_;
   Metrics* const metrics_;
+
+  std::mutex sync_mu_;  // serialises Sync/Unload/Poll
   mutable std::shared_mutex mu_;
   std::map<std::string, ModelEntry> models_;  // guarded by mu_
+
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;  // guarded by poll_mu_
+  bool stopping_ = false;            // guarded by poll_mu_
+  std::thread poller_;
 };
 
 // Numeric version folders of `model_dir`, ascending.

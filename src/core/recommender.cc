@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <unordered_set>
+#include <algorithm>
 
 #include "core/top_k.h"
 
@@ -36,35 +39,85 @@ Status ValidateQuery(const RecommendationQuery& query) {
   return Status::Ok();
 }
 
-RecommendationEngine::RecommendationEngine(const ModelRepository* repository, std::string default_model)
-    : repository_(repository), default_model_(std::move(default_model)) {}
+RecommendationEngine::RecommendationEngine(const ModelRepository* repository, std::string default_model,
+                                           Metrics* metrics)
+    : repository_(repository), default_model_(std::move(default_model)), metrics_(metrics) {}
+
+namespace {
+
+// Checks that `model` has the recommender's signature; returns the index of
+// its `scores` output.
+StatusOr<int> RecommenderScoresOutput(const ModelVersion& model, size_t feature_count) {
+  const ModelConfig& config = model.config();
+  int features_index = -1;
+  for (int i = 0; i < config.input_size(); ++i) {
+    if (config.input(i).name() == "features") features_index = i;
+  }
+  const int scores_index = model.OutputIndex("scores");
+  if (features_index < 0 || scores_index < 0 || config.input_size() != 2 || config.max_batch_size() == 0 ||
+      model.labels(scores_index).empty()) {
+    return FailedPrecondition("model '" + model.name() +
+                              "' is not a recommender (needs batched inputs user_hash and features, and an "
+                              "output scores with a label file)");
+  }
+  const auto& dims = config.input(features_index).dims();
+  if (dims.size() != 1 || (dims[0] != -1 && dims[0] != static_cast<int64_t>(feature_count))) {
+    return InvalidArgument("features: expected " + std::to_string(dims.empty() ? 0 : dims[0]) + " values, got " +
+                           std::to_string(feature_count));
+  }
+  return scores_index;
+}
+
+// Compares a primary answer with its shadow's once both have arrived.
+struct ShadowComparison {
+  std::mutex mu;
+  std::optional<std::vector<std::string>> primary, shadow;  // guarded by mu
+
+  // Returns the top-k overlap (|A and B| / |A|) once both sides are in.
+  std::optional<double> Offer(bool is_primary, std::vector<std::string> ids) {
+    std::lock_guard lock(mu);
+    (is_primary ? primary : shadow) = std::move(ids);
+    if (!primary || !shadow) return std::nullopt;
+    if (primary->empty()) return 1.0;
+    size_t common = 0;
+    for (const auto& id : *primary) common += std::count(shadow->begin(), shadow->end(), id) > 0;
+    return static_cast<double>(common) / static_cast<double>(primary->size());
+  }
+};
+
+}  // namespace
+
+Status RecommendationEngine::Run(std::shared_ptr<ModelVersion> model, InferenceRequest request, int32_t k,
+                                 std::vector<bool> excluded, std::function<void(Status, Recommendation)> done) {
+  ASSIGN_OR_RETURN(const int scores_index, RecommenderScoresOutput(*model, request.inputs[1].tensor.shape()[1]));
+  ModelVersion* raw = model.get();
+  return raw->Infer(std::move(request), [model = std::move(model), k, excluded = std::move(excluded), scores_index,
+                                         done = std::move(done)](Status status, InferenceResponse response) {
+    Recommendation result;
+    result.model_name = model->name();
+    result.model_version = model->version();
+    if (!status.ok()) return done(std::move(status), std::move(result));
+    const Tensor& scores = response.outputs.front().tensor;
+    const std::vector<std::string>& labels = model->labels(scores_index);
+    const size_t n = std::min<size_t>(scores.element_count(), labels.size());
+    std::span<const float> values(scores.data_as<float>(), n);
+    for (int32_t index : TopK(values, k, excluded.empty() ? nullptr : &excluded)) {
+      result.item_ids.push_back(labels[index]);
+      result.scores.push_back(values[index]);
+    }
+    done(Status::Ok(), std::move(result));
+  });
+}
 
 Status RecommendationEngine::Recommend(RecommendationQuery query, std::function<void(Status, Recommendation)> done) const {
   RETURN_IF_ERROR(ValidateQuery(query));
   const std::string& name = query.model_name.empty() ? default_model_ : query.model_name;
   if (!IsValidModelName(name)) return InvalidArgument("model_name: '" + name + "' is not a valid model name");
-  ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model, repository_->Get(name, query.model_version));
+  // Sticky traffic splits key on the user, so a user keeps one version.
+  ASSIGN_OR_RETURN(RouteResult route, repository_->Route(name, query.model_version, query.user_id));
+  ASSIGN_OR_RETURN(const int scores_index, RecommenderScoresOutput(*route.primary, query.features.size()));
 
-  const ModelConfig& config = model->config();
-  const int features_index = [&] {
-    for (int i = 0; i < config.input_size(); ++i) {
-      if (config.input(i).name() == "features") return i;
-    }
-    return -1;
-  }();
-  const int scores_index = model->OutputIndex("scores");
-  if (features_index < 0 || scores_index < 0 || config.input_size() != 2 || config.max_batch_size() == 0 ||
-      model->labels(scores_index).empty()) {
-    return FailedPrecondition("model '" + name +
-                              "' is not a recommender (needs batched inputs user_hash and features, and an "
-                              "output scores with a label file)");
-  }
-  const auto& feature_dims = config.input(features_index).dims();
-  if (feature_dims.size() != 1 || (feature_dims[0] != -1 && feature_dims[0] != static_cast<int64_t>(query.features.size()))) {
-    return InvalidArgument("features: expected " + std::to_string(feature_dims.empty() ? 0 : feature_dims[0]) +
-                           " values, got " + std::to_string(query.features.size()));
-  }
-  const std::vector<std::string>& labels = model->labels(scores_index);
+  const std::vector<std::string>& labels = route.primary->labels(scores_index);
   std::vector<bool> excluded;
   if (!query.exclude_item_ids.empty()) {
     const std::unordered_set<std::string_view> ids(query.exclude_item_ids.begin(), query.exclude_item_ids.end());
@@ -81,26 +134,37 @@ Status RecommendationEngine::Recommend(RecommendationQuery query, std::function<
                                                            std::move(feature_bytes))});
   request.requested_outputs.push_back("scores");
   request.deadline = query.deadline;
-  request.is_cancelled = std::move(query.is_cancelled);
   request.api = query.api;
   const int32_t k = query.top_k == 0 ? kDefaultTopK : query.top_k;
 
-  return model->Infer(std::move(request), [model, k, excluded = std::move(excluded), scores_index,
-                                           done = std::move(done)](Status status, InferenceResponse response) {
-    Recommendation result;
-    result.model_name = model->name();
-    result.model_version = model->version();
-    if (!status.ok()) return done(std::move(status), std::move(result));
-    const Tensor& scores = response.outputs.front().tensor;
-    const std::vector<std::string>& labels = model->labels(scores_index);
-    const size_t n = std::min<size_t>(scores.element_count(), labels.size());
-    std::span<const float> values(scores.data_as<float>(), n);
-    for (int32_t index : TopK(values, k, excluded.empty() ? nullptr : &excluded)) {
-      result.item_ids.push_back(labels[index]);
-      result.scores.push_back(values[index]);
+  if (route.shadow) {
+    // Mirror: same inputs (shared, not copied) to the shadow version; its
+    // answer is only compared with the primary's, never returned.
+    auto comparison = std::make_shared<ShadowComparison>();
+    const std::string model_name = route.primary->name();
+    const int64_t primary_version = route.primary->version(), shadow_version = route.shadow->version();
+    Metrics* metrics = metrics_;
+    auto record = [=](bool is_primary, const Status& status, const Recommendation& r) {
+      if (!status.ok()) return;
+      if (auto agreement = comparison->Offer(is_primary, r.item_ids); agreement && metrics) {
+        metrics->RecordShadow(model_name, primary_version, shadow_version, *agreement);
+      }
+    };
+    InferenceRequest mirrored;
+    mirrored.inputs = request.inputs;
+    mirrored.requested_outputs = request.requested_outputs;
+    mirrored.api = Api::kShadow;
+    Status shadow_status = Run(route.shadow, std::move(mirrored), k, excluded,
+                               [record](Status s, Recommendation r) { record(false, s, r); });
+    if (shadow_status.ok()) {
+      done = [record, done = std::move(done)](Status s, Recommendation r) {
+        record(true, s, r);
+        done(std::move(s), std::move(r));
+      };
     }
-    done(Status::Ok(), std::move(result));
-  });
+  }
+  request.is_cancelled = std::move(query.is_cancelled);
+  return Run(std::move(route.primary), std::move(request), k, std::move(excluded), std::move(done));
 }
 
 }  // namespace protoserve

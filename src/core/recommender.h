@@ -54,7 +54,8 @@ Status ValidateQuery(const RecommendationQuery& query);
 
 class RecommendationEngine {
  public:
-  RecommendationEngine(const ModelRepository* repository, std::string default_model);
+  // `metrics` (may be null) receives shadow-agreement observations.
+  RecommendationEngine(const ModelRepository* repository, std::string default_model, Metrics* metrics = nullptr);
 
   // Validates and queues `query`. On error `done` is not called.
   Status Recommend(RecommendationQuery query, std::function<void(Status, Recommendation)> done) const;
@@ -62,8 +63,13 @@ class RecommendationEngine {
   const std::string& default_model() const { return default_model_; }
 
  private:
+  // Runs `request` on `model` and calls `done` with its top-k.
+  static Status Run(std::shared_ptr<ModelVersion> model, InferenceRequest request, int32_t k,
+                    std::vector<bool> excluded, std::function<void(Status, Recommendation)> done);
+
   const ModelRepository* const repository_;
   const std::string default_model_;
+  Metrics* const metrics_;
 };
 
 }  // namespace protoserve

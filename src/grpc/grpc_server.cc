@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "grpc/grpc_status.h"
+
 namespace protoserve {
 
 GrpcServer::GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services)
@@ -17,7 +19,19 @@ Status GrpcServer::Start() {
   const std::string address = options_.address.find(':') != std::string::npos && options_.address.front() != '['
                                   ? "[" + options_.address + "]"
                                   : options_.address;
-  builder.AddListeningPort(address + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(), &port_);
+  auto credentials = MakeGrpcServerCredentials(options_.security);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(address + ":" + std::to_string(options_.port), *credentials, &port_);
+  if (options_.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
+  }
+  if (options_.security.management_loopback_only) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(MakeManagementPeerGuard(options_.security.authorizer));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
+  DefaultRequestTimeoutTicks().store(
+      std::chrono::duration_cast<Clock::duration>(options_.default_request_timeout).count());
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   if (options_.max_connection_age_secs > 0) {
@@ -27,7 +41,8 @@ Status GrpcServer::Start() {
   for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
-    return Unavailable("cannot listen for gRPC on " + address + ":" + std::to_string(options_.port));
+    return Unavailable("cannot listen for gRPC on " + address + ":" + std::to_string(options_.port) +
+                       (options_.security.tls_cert_file.empty() ? "" : " (or the TLS certificate/key is invalid)"));
   }
   SetServing(false);
   return Status::Ok();

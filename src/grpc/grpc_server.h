@@ -4,6 +4,7 @@
 // Health starts NOT_SERVING and is switched by SetServing() (the server
 // becomes SERVING once its models are loaded, and NOT_SERVING again when
 // shutdown begins, so load balancers stop sending new calls first).
+// Start() fails with INVALID_ARGUMENT for unusable TLS files.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "grpc/auth.h"
 
 namespace protoserve {
 
@@ -24,6 +26,12 @@ struct GrpcServerOptions {
   int max_connection_age_secs = 300;
   int max_connection_age_grace_secs = 30;
   int max_message_bytes = 64 << 20;
+  // Concurrent calls (HTTP/2 streams) per connection; 0: gRPC's default.
+  int max_concurrent_streams = 0;
+  // Deadline of calls whose client set none; zero: none (grpc_status.h).
+  std::chrono::milliseconds default_request_timeout{0};
+  // TLS / mTLS, bearer tokens, loopback-only management (grpc/auth.h).
+  GrpcSecurityOptions security;
 };
 
 class GrpcServer {

@@ -5,6 +5,10 @@
 #include "grpc/kserve_codec.h"
 #include "grpc/ordered_stream.h"
 
+#include <cstring>
+#include <mutex>
+#include <optional>
+
 namespace protoserve {
 
 namespace {
@@ -169,17 +173,50 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
   if (!IsValidModelName(decoded->model_name)) {
     return done(InvalidArgument("invalid model name '" + decoded->model_name + "'"));
   }
-  auto model = repository_->Get(decoded->model_name, decoded->model_version);
-  if (!model.ok()) return done(model.status());
+  auto route = repository_->Route(decoded->model_name, decoded->model_version, decoded->routing_key);
+  if (!route.ok()) return done(route.status());
 
   auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
   auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
   InferenceRequest core = std::move(shared->request);
   core.deadline = SteadyDeadline(*context);
   core.is_cancelled = [context] { return context->IsCancelled(); };
-  std::shared_ptr<ModelVersion> version = *model;
-  Status queued = version->Infer(std::move(core), [response, shared, version, inflight, done](
+  std::shared_ptr<ModelVersion> version = route->primary;
+  std::function<void(bool, const InferenceResponse&)> compare;
+  if (route->shadow) {
+    // Mirror a deep copy (the request's buffers go away when the primary
+    // answers) to the shadow version; compare labels, never return them.
+    InferenceRequest mirrored;
+    for (const NamedTensor& input : core.inputs) {
+      Tensor copy = Tensor::Allocate(input.tensor.dtype(), input.tensor.shape(), input.tensor.byte_size());
+      std::memcpy(copy.mutable_data(), input.tensor.data(), input.tensor.byte_size());
+      mirrored.inputs.push_back({input.name, std::move(copy)});
+    }
+    mirrored.requested_outputs = core.requested_outputs;
+    mirrored.api = Api::kShadow;
+    struct Pair {
+      std::mutex mu;
+      std::optional<InferenceResponse> primary, shadow;
+    };
+    auto pair = std::make_shared<Pair>();
+    Metrics* metrics = metrics_;
+    const int64_t primary_version = version->version(), shadow_version = route->shadow->version();
+    compare = [pair, metrics, name = version->name(), primary_version, shadow_version](
+                  bool is_primary, const InferenceResponse& response) {
+      std::lock_guard lock(pair->mu);
+      (is_primary ? pair->primary : pair->shadow) = response;
+      if (pair->primary && pair->shadow && metrics) {
+        metrics->RecordShadow(name, primary_version, shadow_version, LabelAgreement(*pair->primary, *pair->shadow));
+      }
+    };
+    Status mirrored_status = route->shadow->Infer(std::move(mirrored), [compare](Status s, InferenceResponse r) {
+      if (s.ok()) compare(false, r);
+    });
+    if (!mirrored_status.ok()) compare = nullptr;
+  }
+  Status queued = version->Infer(std::move(core), [response, shared, version, inflight, compare, done](
                                                       Status status, InferenceResponse result) {
+    if (status.ok() && compare) compare(true, result);
     if (status.ok()) status = EncodeInferResponse(*shared, *version, result, response);
     done(status);
   });
@@ -273,17 +310,31 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(grpc::CallbackServer
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(grpc::CallbackServerContext* context,
-                                                                const inference::RepositoryModelLoadRequest*,
+                                                                const inference::RepositoryModelLoadRequest* request,
                                                                 inference::RepositoryModelLoadResponse*) {
-  return Done(context, Unavailable("explicit model load/unload is not allowed: the server runs with "
-                                   "--model-control-mode=none"));
+  if (!explicit_control_) {
+    return Done(context, Unavailable("explicit model load/unload is not allowed: the server does not run with "
+                                     "--model-control-mode=explicit"));
+  }
+  if (!IsValidModelName(request->model_name())) return Done(context, InvalidArgument("invalid model name"));
+  if (!request->parameters().empty()) {
+    return Done(context, InvalidArgument("load parameters (config/file overrides) are not supported"));
+  }
+  // Loads synchronously (as Triton does): the call returns once the model is
+  // ready or failed. Runs on a gRPC callback thread; loads are rare.
+  Status status = repository_->Sync(request->model_name());
+  return Done(context, status);
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(grpc::CallbackServerContext* context,
-                                                                  const inference::RepositoryModelUnloadRequest*,
+                                                                  const inference::RepositoryModelUnloadRequest* request,
                                                                   inference::RepositoryModelUnloadResponse*) {
-  return Done(context, Unavailable("explicit model load/unload is not allowed: the server runs with "
-                                   "--model-control-mode=none"));
+  if (!explicit_control_) {
+    return Done(context, Unavailable("explicit model load/unload is not allowed: the server does not run with "
+                                     "--model-control-mode=explicit"));
+  }
+  if (!IsValidModelName(request->model_name())) return Done(context, InvalidArgument("invalid model name"));
+  return Done(context, repository_->Unload(request->model_name()));
 }
 
 }  // namespace protoserve

@@ -18,6 +18,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   // ServerReady is false until the initial load finished and after shutdown began.
   void set_ready(bool ready) { ready_.store(ready); }
+  // RepositoryModelLoad/Unload work only in explicit model control mode.
+  void set_explicit_control(bool enabled) { explicit_control_ = enabled; }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext*, const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse*) override;
@@ -56,6 +58,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   ModelRepository* const repository_;
   Metrics* const metrics_;  // may be null
   std::atomic<bool> ready_{false};
+  bool explicit_control_ = false;  // set before the server starts
 };
 
 // Metadata of a model (shared by gRPC and REST so both say the same).

@@ -27,12 +27,17 @@ struct DecodedInferRequest {
   std::string model_name;
   int64_t model_version = 0;  // 0: server's choice
   std::string id;
+  std::string routing_key;  // request parameter "routing_key": sticky traffic splits
   InferenceRequest request;
   std::vector<RequestedOutput> outputs;  // empty: all outputs, as scores
   bool raw_output = false;
 };
 
 StatusOr<DecodedInferRequest> DecodeInferRequest(const inference::ModelInferRequest& message);
+
+// Agreement of two answers of the same request (shadow comparison): the
+// share of rows whose first output has the same argmax.
+double LabelAgreement(const InferenceResponse& a, const InferenceResponse& b);
 
 // Fills `message` from a completed request (classification applied here).
 Status EncodeInferResponse(const DecodedInferRequest& request, const ModelVersion& model,

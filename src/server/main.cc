@@ -7,15 +7,22 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <future>
 #include <memory>
+#include <thread>
 
 #include "backends/torch/torch_backend.h"
 #include "backends/xgboost/xgboost_backend.h"
+#include "core/auth_tokens.h"
 #include "core/model_repository.h"
 #include "core/recommender.h"
 #include "grpc/grpc_server.h"
 #include "grpc/inference_service.h"
 #include "grpc/recommender_service.h"
+#include "http/http_server.h"
+#include "http/kserve_rest.h"
+#include "http/recommend_rest.h"
+#include "http/rest_router.h"
 
 namespace {
 
@@ -24,10 +31,24 @@ struct Flags {
   std::string address = "0.0.0.0";
   int grpc_port = 8001;
   int http_port = 8000;
+  int http_threads = 2;
+  int http_max_body_mb = 64;
+  int http_idle_timeout_secs = 60;
+  int http_header_timeout_secs = 10;
+  bool http_access_log = false;
+  int http_access_log_sample = 1;
   std::string model_control_mode = "none";
+  int repository_poll_secs = 15;
+  std::vector<std::string> load_models;
   int grpc_max_connection_age_secs = 300;
   int grpc_max_message_mb = 64;
   int shutdown_grace_secs = 15;
+  int shutdown_delay_secs = 0;
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string auth_tokens;
+  bool auth_open_metadata = false;
+  int grpc_max_concurrent_streams = 0;
+  int request_timeout_secs = 0;
   std::string recommender_model = "recommender";
   std::string log_level = "info";
 };
@@ -72,14 +93,63 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-port", flags.grpc_port, "gRPC port; 0 picks a free one")->capture_default_str();
   app.add_option("--http-port", flags.http_port, "HTTP port (REST, /metrics, probes); 0 picks a free one")
       ->capture_default_str();
+  app.add_option("--http-threads", flags.http_threads, "HTTP I/O threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--http-max-body-mb", flags.http_max_body_mb, "Largest HTTP request body, MiB (larger: 413)")
+      ->check(CLI::Range(1, 2047))
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout-secs", flags.http_idle_timeout_secs,
+                 "Close HTTP connections idle (or stalled) this long")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-header-timeout-secs", flags.http_header_timeout_secs,
+                 "Close HTTP connections whose request header takes longer than this (slow clients)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_flag("--http-access-log", flags.http_access_log, "Log one line per HTTP request");
+  app.add_option("--http-access-log-sample", flags.http_access_log_sample, "Log 1 HTTP request in N")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   app.add_option("--model-control-mode", flags.model_control_mode, "none | poll | explicit")
       ->check(CLI::IsMember({"none", "poll", "explicit"}))
       ->capture_default_str();
+  app.add_option("--repository-poll-secs", flags.repository_poll_secs,
+                 "poll mode: seconds between repository scans")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--load-model", flags.load_models, "explicit mode: model to load at start (repeatable)");
   app.add_option("--grpc-max-connection-age-secs", flags.grpc_max_connection_age_secs,
                  "Close gRPC connections after this age so clients rebalance; 0 disables")
       ->capture_default_str();
   app.add_option("--grpc-max-message-mb", flags.grpc_max_message_mb, "Largest gRPC message, MiB")
       ->check(CLI::Range(1, 2047))
+      ->capture_default_str();
+  app.add_option("--shutdown-delay-secs", flags.shutdown_delay_secs,
+                 "On SIGTERM, report NOT_SERVING but keep serving this long before draining (lets load "
+                 "balancers and clients stop sending first)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate chain: serve gRPC over TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", flags.tls_client_ca,
+                 "PEM CA bundle: require client certificates signed by it (mutual TLS)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--auth-tokens", flags.auth_tokens,
+                 "File of 'TOKEN SCOPE[,SCOPE]' lines (scopes: infer, manage); every call but health then needs "
+                 "'authorization: Bearer TOKEN'. Reloaded when it changes")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--auth-open-metadata", flags.auth_open_metadata,
+               "With --auth-tokens: server/model metadata, model config, repository index and reflection need no "
+               "token");
+  app.add_option("--grpc-max-concurrent-streams", flags.grpc_max_concurrent_streams,
+                 "Concurrent calls per gRPC connection; 0: gRPC's default (unlimited)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--request-timeout-secs", flags.request_timeout_secs,
+                 "Deadline of calls whose client set none; 0: none")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   app.add_option("--shutdown-grace-secs", flags.shutdown_grace_secs,
                  "On SIGTERM, time allowed for in-flight calls to finish")
@@ -92,8 +162,8 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  if (flags.model_control_mode != "none") {
-    spdlog::error("--model-control-mode={} is not implemented yet; use none", flags.model_control_mode);
+  if (!flags.load_models.empty() && flags.model_control_mode != "explicit") {
+    spdlog::error("--load-model needs --model-control-mode=explicit");
     return 2;
   }
   InstallShutdownSignals();
@@ -108,15 +178,34 @@ int main(int argc, char** argv) {
 
   Metrics metrics;
   ModelRepository repository(flags.model_repository, &backends, &metrics);
-  RecommendationEngine recommender(&repository, flags.recommender_model);
+  RecommendationEngine recommender(&repository, flags.recommender_model, &metrics);
   RecommenderService recommender_service(&recommender, &metrics);
   InferenceService inference_service(&repository, &metrics);
+  KServeRest kserve_rest(&repository, &metrics);
+  RecommendRest recommend_rest(&recommender, &metrics);
+  RestRouter rest_router(&kserve_rest, &recommend_rest, &repository, &metrics);
 
   GrpcServerOptions grpc_options;
   grpc_options.address = flags.address;
   grpc_options.port = flags.grpc_port;
   grpc_options.max_connection_age_secs = flags.grpc_max_connection_age_secs;
   grpc_options.max_message_bytes = flags.grpc_max_message_mb << 20;
+  grpc_options.max_concurrent_streams = flags.grpc_max_concurrent_streams;
+  grpc_options.default_request_timeout = std::chrono::seconds(flags.request_timeout_secs);
+  grpc_options.security.tls_cert_file = flags.tls_cert;
+  grpc_options.security.tls_key_file = flags.tls_key;
+  grpc_options.security.tls_client_ca_file = flags.tls_client_ca;
+  grpc_options.security.open_metadata = flags.auth_open_metadata;
+  grpc_options.security.management_loopback_only = flags.model_control_mode == "explicit";
+  if (!flags.auth_tokens.empty()) {
+    auto authorizer = TokenAuthorizer::Create({flags.auth_tokens});
+    if (!authorizer.ok()) {
+      spdlog::error("{}", authorizer.status().message());
+      return 2;
+    }
+    spdlog::info("auth: {} token(s) from {}", (*authorizer)->token_count(), flags.auth_tokens);
+    grpc_options.security.authorizer = std::move(authorizer).value();
+  }
   GrpcServer grpc_server(grpc_options, {&recommender_service, &inference_service});
   if (Status s = grpc_server.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -124,8 +213,35 @@ int main(int argc, char** argv) {
   }
   spdlog::info("gRPC listening on {}:{}", flags.address, grpc_server.port());
 
-  if (Status s = repository.LoadAll(); !s.ok()) {
+  HttpServerOptions http_options;
+  http_options.address = flags.address;
+  http_options.port = flags.http_port;
+  http_options.threads = flags.http_threads;
+  http_options.max_body_bytes = static_cast<size_t>(flags.http_max_body_mb) << 20;
+  http_options.idle_timeout = std::chrono::seconds(flags.http_idle_timeout_secs);
+  http_options.header_timeout = std::chrono::seconds(flags.http_header_timeout_secs);
+  http_options.access_log = flags.http_access_log;
+  http_options.access_log_sample = flags.http_access_log_sample;
+  HttpServer http_server(http_options, &rest_router);
+  if (Status s = http_server.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
+    grpc_server.Shutdown(std::chrono::milliseconds(0));
+    return 1;
+  }
+  spdlog::info("HTTP listening on {}:{}", flags.address, http_server.port());
+
+  // explicit mode loads only --load-model names at start (none when empty).
+  const bool explicit_mode = flags.model_control_mode == "explicit";
+  inference_service.set_explicit_control(explicit_mode);
+  kserve_rest.set_explicit_control(explicit_mode);
+  Status loaded = explicit_mode ? (flags.load_models.empty() ? Status::Ok() : repository.LoadAll(flags.load_models))
+                                : repository.LoadAll();
+  if (flags.model_control_mode == "poll") {
+    repository.StartPolling(std::chrono::seconds(flags.repository_poll_secs));
+  }
+  if (Status s = loaded; !s.ok()) {
+    spdlog::error("{}", s.message());
+    http_server.Shutdown(std::chrono::milliseconds(0));
     grpc_server.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
@@ -139,13 +255,27 @@ int main(int argc, char** argv) {
   const bool ready = repository.AllReady();
   grpc_server.SetServing(ready);
   inference_service.set_ready(true);
+  kserve_rest.set_ready(true);
   spdlog::info("protoserve {} ({} model(s), control mode {})", ready ? "ready" : "started with failed models",
                repository.Index().size(), flags.model_control_mode);
 
   const int signal = WaitForShutdownSignal();
   spdlog::info("received {}, draining for up to {} s", strsignal(signal), flags.shutdown_grace_secs);
   inference_service.set_ready(false);
-  grpc_server.Shutdown(std::chrono::seconds(flags.shutdown_grace_secs));
+  kserve_rest.set_ready(false);
+  if (flags.shutdown_delay_secs > 0) {
+    // Health says NOT_SERVING while calls are still served: clients and load
+    // balancers that watch health move away before the listener closes
+    // (gRPC fails calls that arrive after Server::Shutdown began).
+    grpc_server.SetServing(false);
+    spdlog::info("NOT_SERVING; still serving for {} s before draining", flags.shutdown_delay_secs);
+    std::this_thread::sleep_for(std::chrono::seconds(flags.shutdown_delay_secs));
+  }
+  // Both front-ends drain at once, within one grace period, before the models go.
+  const auto grace = std::chrono::seconds(flags.shutdown_grace_secs);
+  auto http_stopped = std::async(std::launch::async, [&] { http_server.Shutdown(grace); });
+  grpc_server.Shutdown(grace);
+  http_stopped.wait();
   repository.Shutdown();
   spdlog::info("protoserve stopped");
   return 0;

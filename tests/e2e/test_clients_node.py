@@ -156,7 +156,8 @@ class NodeClientsE2E(unittest.TestCase):
     def test_models(self):
         models = self.node_json("client.js", "models")["models"]
         self.assertEqual({m["name"]: m["state"] for m in models},
-                         {"recommender": "READY", "fashion_mnist": "READY", "patient_outcome": "READY"})
+                         {"recommender": "READY", "fashion_mnist": "READY", "patient_outcome": "READY",
+                          "patient_record": "READY"})
 
     # --- reflection -----------------------------------------------------------------------
     def test_reflection_lists_services(self):

@@ -200,7 +200,7 @@ class PythonClientE2E(unittest.TestCase):
     def test_models_metadata_ready_health(self):
         states = {(m.name, m.version): m.state for m in self.client.models()}
         self.assertEqual(states, {("recommender", "1"): "READY", ("fashion_mnist", "1"): "READY",
-                                  ("patient_outcome", "1"): "READY"})
+                                  ("patient_outcome", "1"): "READY", ("patient_record", "1"): "READY"})
         meta = self.client.metadata("recommender")
         self.assertEqual(meta.platform, "pytorch_libtorch")
         self.assertEqual({(t.name, t.datatype, tuple(t.shape)) for t in meta.inputs},

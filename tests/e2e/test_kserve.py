@@ -24,6 +24,7 @@ def load(name):
 RECOMMENDER = load("recommender")
 FASHION = load("fashion_mnist")
 PATIENT = load("patient_outcome")
+RECORD = load("patient_record")
 TOL = 1e-5
 
 
@@ -108,6 +109,16 @@ class KServeE2E(unittest.TestCase):
             self.assertEqual(prob.shape, (len(PATIENT), 1))
             expected = np.array([s["probability"] for s in PATIENT], dtype=np.float32)
             self.assertLessEqual(float(np.max(np.abs(prob[:, 0] - expected))), TOL, f"raw={raw}")
+
+    def test_patient_record_large_payload_matches_torch(self):
+        """The seed's ~2 MB patient record: 131072 FP32 values per request."""
+        for raw in (True, False):
+            records = np.array([s["record"] for s in RECORD], dtype=np.float32)
+            req = pb.ModelInferRequest(model_name="patient_record")
+            tensor("record", records, raw, req)
+            prob = output_array(self.infer(req), 0)
+            expected = np.array([s["probability"] for s in RECORD], dtype=np.float32)
+            self.assertLessEqual(float(np.max(np.abs(prob - expected))), TOL, f"raw={raw}")
 
     def test_single_row_requests_match(self):
         for s in FASHION[:8]:
@@ -269,16 +280,17 @@ class KServeE2E(unittest.TestCase):
         self.assertGreater(after.last_inference, 0)
         self.assertIn(3, [b.batch_size for b in after.batch_stats])
         all_stats = self.stub.ModelStatistics(pb.ModelStatisticsRequest())
-        self.assertEqual({m.name for m in all_stats.model_stats}, {"recommender", "fashion_mnist", "patient_outcome"})
+        self.assertEqual({m.name for m in all_stats.model_stats},
+                         {"recommender", "fashion_mnist", "patient_outcome", "patient_record"})
 
     def test_repository_index_and_cli(self):
         index = self.stub.RepositoryIndex(pb.RepositoryIndexRequest())
         states = {(m.name, m.version): m.state for m in index.models}
         self.assertEqual(states, {("recommender", "1"): "READY", ("fashion_mnist", "1"): "READY",
-                                  ("patient_outcome", "1"): "READY"})
+                                  ("patient_outcome", "1"): "READY", ("patient_record", "1"): "READY"})
         out = cli("models", "--target", self.server.target)
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertEqual(len(json.loads(out.stdout)["models"]), 3)
+        self.assertEqual(len(json.loads(out.stdout)["models"]), 4)
         with self.assertRaises(grpc.RpcError) as ctx:
             self.stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="fashion_mnist"))
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAVAILABLE)

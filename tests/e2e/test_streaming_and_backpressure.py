@@ -116,7 +116,7 @@ def make_tight_repo():
     dst = os.path.join(root, "fashion_mnist")
     os.makedirs(os.path.join(dst, "1"))
     shutil.copy(os.path.join(src, "labels.txt"), dst)
-    os.symlink(os.path.join(src, "1", "model.pt"), os.path.join(dst, "1", "model.pt"))
+    shutil.copy(os.path.join(src, "1", "model.pt"), os.path.join(dst, "1", "model.pt"))
     with open(os.path.join(dst, "config.pbtxt"), "w") as f:
         f.write("""
             name: "fashion_mnist"

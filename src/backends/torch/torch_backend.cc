@@ -38,6 +38,9 @@ class TorchModel : public LoadedModel {
   void PrepareThread() override { at::set_num_threads(intra_op_threads_); }
 
   Status Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) override {
+    // Set on every call: batches may run on the caller's thread (inline
+    // execution), and ATen's lazy per-thread init can reset the count once.
+    at::set_num_threads(intra_op_threads_);
     try {
       c10::InferenceMode guard;
       std::vector<c10::IValue> args;

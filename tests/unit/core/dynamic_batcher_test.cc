@@ -64,6 +64,7 @@ BatcherOptions Batching(int64_t max_batch, Clock::duration delay, int instances 
   o.max_batch_size = max_batch;
   o.dynamic_batching = true;
   o.max_queue_delay = delay;
+  o.inline_when_idle = false;  // queue-path behaviour; inline execution has its own tests
   return o;
 }
 
@@ -78,6 +79,53 @@ TEST(DynamicBatcherTest, LoneRequestRunsWithoutWaitingForCompany) {
   EXPECT_LT(Clock::now() - start, 500ms);  // not the 2 s queue delay
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.values, std::vector<float>{3.0f});
+}
+
+TEST(DynamicBatcherTest, IdleInstanceRunsRequestOnCallerThread) {
+  Recorder rec;
+  BatcherOptions options = Batching(8, 2s);
+  options.inline_when_idle = true;
+  std::thread::id executed_on;
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    executed_on = std::this_thread::get_id();
+    return rec.executor()(in, out);
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> p;
+  ASSERT_TRUE(batcher.Enqueue(Request({2.0f}, &p)).ok());
+  EXPECT_EQ(executed_on, std::this_thread::get_id());  // done before Enqueue returned
+  EXPECT_EQ(p.get_future().get().values, std::vector<float>{4.0f});
+}
+
+TEST(DynamicBatcherTest, InlineExecutionNeverExceedsInstanceCount) {
+  Recorder rec;
+  BatcherOptions options = Batching(1, 0s, 1);
+  options.inline_when_idle = true;
+  std::atomic<int> running{0}, peak{0};
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    const int now = ++running;
+    int seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(5ms);
+    --running;
+    return rec.executor()(in, out);
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 6; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        std::promise<Result> p;
+        ASSERT_TRUE(batcher.Enqueue(Request({1}, &p)).ok());
+        ok += p.get_future().get().status.ok();
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), 60);
+  EXPECT_EQ(peak.load(), 1);  // one instance: never two batches at once
 }
 
 TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {

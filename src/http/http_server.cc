@@ -1,0 +1,135 @@
+#include "http/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "http/http_session.h"
+
+namespace protoserve {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+
+// Accepts connections and starts a session (on its own strand) for each.
+class HttpListener : public std::enable_shared_from_this<HttpListener> {
+ public:
+  explicit HttpListener(std::shared_ptr<HttpServerState> server)
+      : server_(std::move(server)),
+        acceptor_(net::make_strand(server_->io_context)),
+        retry_timer_(acceptor_.get_executor()),
+        work_(net::make_work_guard(server_->io_context)) {}
+
+  // Binds and listens; returns the bound port.
+  StatusOr<int> Listen(const std::string& address, int port) {
+    beast::error_code ec;
+    tcp::resolver resolver(server_->io_context);
+    const auto endpoints = resolver.resolve(address, std::to_string(port),
+                                            tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || endpoints.empty()) {
+      return Unavailable("HTTP: cannot resolve address '" + address + "': " + (ec ? ec.message() : "no address"));
+    }
+    const tcp::endpoint endpoint = *endpoints.begin();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Unavailable("HTTP: cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    return static_cast<int>(acceptor_.local_endpoint().port());
+  }
+
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(server_->io_context),
+                           [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                             self->OnAccept(ec, std::move(socket));
+                           });
+  }
+
+  // Stops accepting (on the acceptor's strand).
+  void Close() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->acceptor_.close(ignored);
+      self->retry_timer_.cancel();
+    });
+  }
+
+  // Lets the I/O threads return once the last connection is done.
+  void ReleaseThreads() { work_.reset(); }
+
+ private:
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open()) return;
+    if (ec) {
+      // E.g. out of file descriptors: try again shortly instead of spinning.
+      spdlog::warn("HTTP: accept failed: {}", ec.message());
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (!wait_ec) self->Accept();
+      });
+      return;
+    }
+    // Responses are written whole; do not let Nagle hold their last segment.
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<HttpSession>(std::move(socket), server_)->Start();
+    Accept();
+  }
+
+  const std::shared_ptr<HttpServerState> server_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  // Keeps the I/O threads running while connections wait for a model (no
+  // I/O is pending then) until shutdown is over.
+  net::executor_work_guard<net::io_context::executor_type> work_;
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler* handler)
+    : state_(std::make_shared<HttpServerState>(std::move(options), handler)) {}
+
+HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+Status HttpServer::Start() {
+  if (listener_) return FailedPrecondition("HTTP server already started");
+  listener_ = std::make_shared<HttpListener>(state_);
+  auto port = listener_->Listen(state_->options.address, state_->options.port);
+  if (!port.ok()) {
+    listener_->ReleaseThreads();
+    return port.status();
+  }
+  port_ = *port;
+  listener_->Accept();
+  const int threads = std::max(state_->options.threads, 1);
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([state = state_] {
+      // Handlers catch their own exceptions; this is the last line of defence.
+      for (;;) {
+        try {
+          state->io_context.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("HTTP I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+  return Status::Ok();
+}
+
+void HttpServer::Shutdown(std::chrono::milliseconds grace) {
+  if (threads_.empty()) return;
+  state_->stopping = true;
+  listener_->Close();
+  for (const auto& session : state_->connections.Live()) session->Stop(/*force=*/false);
+  if (!state_->connections.WaitUntilEmpty(std::chrono::steady_clock::now() + grace)) {
+    const auto busy = state_->connections.Live();
+    spdlog::warn("HTTP: closing {} connection(s) still busy after the grace period", busy.size());
+    for (const auto& session : busy) session->Stop(/*force=*/true);
+  }
+  listener_->ReleaseThreads();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+}  // namespace protoserve

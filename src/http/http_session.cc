@@ -1,0 +1,249 @@
+#include "http/http_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "http/http_response.h"
+
+namespace protoserve {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
+// After refusing a body it did not read, the server reads and drops input
+// this long before closing, so that the client, still sending, sees the
+// response instead of a connection reset.
+constexpr std::chrono::seconds kLingerTime{3};
+constexpr size_t kMaxLoggedTarget = 512;
+
+}  // namespace
+
+// ---------------------------------------------------------------- registry
+
+void ConnectionRegistry::Add(const std::shared_ptr<HttpSession>& session) {
+  std::lock_guard lock(mu_);
+  sessions_.emplace(session.get(), session);
+}
+
+void ConnectionRegistry::Remove(const HttpSession* session) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(session);
+  if (sessions_.empty()) empty_cv_.notify_all();
+}
+
+std::vector<std::shared_ptr<HttpSession>> ConnectionRegistry::Live() const {
+  std::vector<std::shared_ptr<HttpSession>> live;
+  std::lock_guard lock(mu_);
+  for (const auto& [key, weak] : sessions_) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
+bool ConnectionRegistry::WaitUntilEmpty(SteadyClock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return empty_cv_.wait_until(lock, deadline, [this] { return sessions_.empty(); });
+}
+
+// ---------------------------------------------------------------- session
+
+HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<HttpServerState> server)
+    : server_(std::move(server)), stream_(std::move(socket)) {
+  beast::error_code ec;
+  const auto endpoint = stream_.socket().remote_endpoint(ec);
+  if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+HttpSession::~HttpSession() { server_->connections.Remove(this); }
+
+void HttpSession::Start() {
+  server_->connections.Add(shared_from_this());
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->server_->stopping) return self->Close();
+    self->AwaitRequest();
+  });
+}
+
+void HttpSession::Stop(bool force) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), force] {
+    if (force || self->phase_ == Phase::kIdle) self->Close();
+  });
+}
+
+void HttpSession::AwaitRequest() {
+  if (server_->stopping) return Close();
+  phase_ = Phase::kIdle;
+  if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+  // Waiting for the first byte is the idle time; the header timeout starts
+  // once a request begins.
+  stream_.expires_after(server_->options.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->buffer_.commit(n);
+    if (ec) return self->Close();
+    self->ReadHeader();
+  });
+}
+
+void HttpSession::ReadHeader() {
+  phase_ = Phase::kReading;
+  started_ = SteadyClock::now();
+  body_unread_ = false;
+  method_ = "-";
+  target_ = "-";
+  parser_.emplace();
+  parser_->header_limit(kHeaderLimit);
+  parser_->body_limit(server_->options.max_body_bytes);
+  stream_.expires_after(server_->options.header_timeout);
+  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnHeader(ec);
+  });
+}
+
+void HttpSession::OnHeader(beast::error_code ec) {
+  if (ec) return OnReadError(ec);
+  const HttpRequest& request = parser_->get();
+  version_ = request.version();
+  method_ = std::string(request.method_string());
+  target_ = std::string(request.target().substr(0, kMaxLoggedTarget));
+  // Beast already refuses a Content-Length over body_limit while parsing
+  // the header; this check keeps the guarantee explicit.
+  const auto length = parser_->content_length();
+  if (length && *length > server_->options.max_body_bytes) return OnReadError(http::error::body_limit);
+  if (beast::iequals(request[http::field::expect], "100-continue") && !parser_->is_done()) {
+    auto go_ahead = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+    stream_.expires_after(server_->options.idle_timeout);
+    return http::async_write(stream_, *go_ahead, [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      self->ReadBody();
+    });
+  }
+  ReadBody();
+}
+
+void HttpSession::ReadBody() {
+  if (parser_->is_done()) return Dispatch();
+  // Restarted per read: the limit is on a stalled body, not a slow one.
+  stream_.expires_after(server_->options.idle_timeout);
+  http::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnBody(ec);
+  });
+}
+
+void HttpSession::OnBody(beast::error_code ec) {
+  if (ec) return OnReadError(ec);
+  ReadBody();
+}
+
+void HttpSession::OnReadError(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    return Reject(413, "request body is larger than the server's limit of " +
+                           std::to_string(server_->options.max_body_bytes) + " bytes (--http-max-body-mb)");
+  }
+  if (ec == http::error::header_limit) {
+    return Reject(431, "request header is larger than " + std::to_string(kHeaderLimit) + " bytes");
+  }
+  if (ec == beast::error::timeout) {
+    spdlog::debug("HTTP {}: closing, request not received in time", peer_);
+    return Close();
+  }
+  // A malformed request gets an answer; a vanished client does not.
+  if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    return Reject(400, "malformed HTTP request: " + ec.message());
+  }
+  Close();
+}
+
+void HttpSession::Dispatch() {
+  phase_ = Phase::kHandling;
+  HttpRequest request = parser_->release();
+  parser_.reset();
+  keep_alive_ = request.keep_alive();
+  // No I/O is pending while the handler works (a model may take its time).
+  stream_.expires_never();
+  auto executor = stream_.get_executor();
+  Responder responder(executor, [self = shared_from_this(), executor](HttpResponse response) {
+    net::post(executor, [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+  });
+  try {
+    server_->handler->Handle(std::move(request), std::move(responder));
+  } catch (const std::exception& e) {
+    spdlog::error("HTTP {} {}: handler failed: {}", method_, target_, e.what());
+    Write(ErrorResponse(500, "internal error"));
+  }
+}
+
+void HttpSession::Reject(unsigned status, const std::string& message) {
+  phase_ = Phase::kHandling;
+  keep_alive_ = false;
+  body_unread_ = true;
+  Write(ErrorResponse(status, message));
+}
+
+void HttpSession::Write(HttpResponse response) {
+  if (phase_ != Phase::kHandling) {
+    // Closed by a forced shutdown meanwhile, or a handler answered twice.
+    if (phase_ != Phase::kClosed) spdlog::error("HTTP {} {}: second response dropped", method_, target_);
+    return;
+  }
+  phase_ = Phase::kWriting;
+  response.version(version_);
+  response.keep_alive(keep_alive_ && !server_->stopping);
+  response.set(http::field::server, "protoserve");
+  response.prepare_payload();
+  response_.emplace(std::move(response));
+  stream_.expires_after(server_->options.idle_timeout);
+  http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnWritten(ec);
+  });
+}
+
+void HttpSession::OnWritten(beast::error_code ec) {
+  LogAccess(response_->result_int(), response_->body().size());
+  const bool keep_alive = response_->keep_alive();
+  response_.reset();
+  if (ec) return Close();
+  if (!keep_alive) return CloseAfterResponse();
+  AwaitRequest();
+}
+
+void HttpSession::CloseAfterResponse() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (!body_unread_ || ec) return Close();
+  phase_ = Phase::kClosed;
+  stream_.expires_after(kLingerTime);
+  DiscardInput();
+}
+
+void HttpSession::DiscardInput() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->Close();
+    self->DiscardInput();
+  });
+}
+
+void HttpSession::Close() {
+  phase_ = Phase::kClosed;
+  if (!stream_.socket().is_open()) return;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+void HttpSession::LogAccess(unsigned status, size_t bytes) const {
+  const auto& options = server_->options;
+  if (!options.access_log) return;
+  if (server_->answered.fetch_add(1, std::memory_order_relaxed) % std::max(options.access_log_sample, 1) != 0) return;
+  const double ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - started_).count();
+  spdlog::info("HTTP {} \"{} {}\" {} {}B {:.3f}ms", peer_, method_, target_, status, bytes, ms);
+}
+
+}  // namespace protoserve

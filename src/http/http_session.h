@@ -1,0 +1,112 @@
+// HttpSession: one HTTP/1.1 connection of an HttpServer (internal to
+// src/http). Reads a request, hands it to the handler, writes the answer,
+// then reads the next: one request at a time, all on the connection's
+// strand, with the timeouts and limits of HttpServerOptions.
+//
+// Ownership: a session is kept alive by its pending I/O operation or by the
+// Responder of the request being handled; it holds the HttpServerState, and
+// through it the io_context, so the io_context outlives every session even
+// if a model finishes a request after the server was destroyed.
+#pragma once
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "http/http_server.h"
+
+namespace protoserve {
+
+class HttpSession;
+
+// The live connections of a server, so that shutdown can close them and
+// wait for them. Thread-safe.
+class ConnectionRegistry {
+ public:
+  void Add(const std::shared_ptr<HttpSession>& session);
+  void Remove(const HttpSession* session);
+  std::vector<std::shared_ptr<HttpSession>> Live() const;
+  // Waits until no connection is left or `deadline` passed; true when none is left.
+  bool WaitUntilEmpty(std::chrono::steady_clock::time_point deadline);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable empty_cv_;  // guarded by mu_: sessions_ became empty
+  std::unordered_map<const HttpSession*, std::weak_ptr<HttpSession>> sessions_;  // guarded by mu_
+};
+
+// What the server and all its connections share.
+struct HttpServerState {
+  HttpServerState(HttpServerOptions options, HttpHandler* handler)
+      : options(std::move(options)), handler(handler), io_context(this->options.threads) {}
+
+  const HttpServerOptions options;
+  HttpHandler* const handler;
+  boost::asio::io_context io_context;
+  ConnectionRegistry connections;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> answered{0};  // responses written, for access-log sampling
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<HttpServerState> server);
+  ~HttpSession();
+
+  // Registers with the server and starts reading. Call once, from any thread.
+  void Start();
+  // Closes the connection now if `force` or if it is between requests;
+  // otherwise it closes after the response in progress. Any thread.
+  void Stop(bool force);
+
+ private:
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kClosed };
+
+  void AwaitRequest();
+  void ReadHeader();
+  void OnHeader(boost::beast::error_code ec);
+  void ReadBody();
+  void OnBody(boost::beast::error_code ec);
+  void Dispatch();
+  void Write(HttpResponse response);
+  void OnWritten(boost::beast::error_code ec);
+  // Answers a request that will not be handed to the handler, then closes.
+  void Reject(unsigned status, const std::string& message);
+  // A read failed: reject it (limit, malformed) or just close (timeout, EOF).
+  void OnReadError(boost::beast::error_code ec);
+  void CloseAfterResponse();
+  void DiscardInput();
+  void Close();
+  void LogAccess(unsigned status, size_t bytes) const;
+
+  // Declared first: destroyed last, after the stream that uses its io_context.
+  const std::shared_ptr<HttpServerState> server_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<HttpResponse> response_;  // while being written
+  std::string peer_;
+
+  // The request in progress (all touched only on the connection's strand).
+  Phase phase_ = Phase::kIdle;
+  bool keep_alive_ = false;
+  bool body_unread_ = false;  // refused before its input was read
+  unsigned version_ = 11;
+  std::string method_;
+  std::string target_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace protoserve

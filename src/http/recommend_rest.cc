@@ -1,0 +1,122 @@
+#include "http/recommend_rest.h"
+
+#include <limits>
+#include <memory>
+#include <utility>
+
+#include "http/http_response.h"
+#include "http/json.h"
+
+namespace protoserve {
+
+namespace {
+
+using rapidjson::Value;
+
+// Member `key`, or null when absent or JSON null (both mean "unset").
+const Value* Field(const Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  return it == object.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
+}
+
+Status TypeError(const std::string& field, const char* expected, const Value& got) {
+  return InvalidArgument(field + ": must be " + expected + ", got " + json::TypeName(got));
+}
+
+Status ReadString(const Value& object, const char* key, std::string* out) {
+  const Value* value = Field(object, key);
+  if (!value) return Status::Ok();
+  if (!value->IsString()) return TypeError(key, "a string", *value);
+  out->assign(value->GetString(), value->GetStringLength());
+  return Status::Ok();
+}
+
+}  // namespace
+
+RecommendationQuery RecommendationJson::query() const {
+  RecommendationQuery query;
+  query.user_id = user_id;
+  query.features = features;
+  query.top_k = top_k;
+  query.exclude_item_ids = exclude_item_ids;
+  query.model_name = model_name;
+  query.model_version = model_version;
+  query.api = Api::kHttp;
+  return query;
+}
+
+StatusOr<RecommendationJson> ParseRecommendationJson(std::string_view body) {
+  rapidjson::Document document;
+  RETURN_IF_ERROR(json::Parse(body, &document));
+  if (!document.IsObject()) return TypeError("the request", "a JSON object", document);
+  RecommendationJson out;
+  RETURN_IF_ERROR(ReadString(document, "user_id", &out.user_id));
+  RETURN_IF_ERROR(ReadString(document, "model_name", &out.model_name));
+  if (const Value* features = Field(document, "features")) {
+    if (!features->IsArray()) return TypeError("features", "an array of numbers", *features);
+    out.features.reserve(features->Size());
+    for (rapidjson::SizeType i = 0; i < features->Size(); ++i) {
+      const Value& value = (*features)[i];
+      if (!value.IsNumber()) return TypeError("features[" + std::to_string(i) + "]", "a number", value);
+      // Out-of-range values become infinities, which the core refuses with
+      // the same message as over gRPC.
+      out.features.push_back(json::NarrowToFloat(value.GetDouble()));
+    }
+  }
+  if (const Value* top_k = Field(document, "top_k")) {
+    if (!top_k->IsInt64()) return TypeError("top_k", "an integer", *top_k);
+    const int64_t k = top_k->GetInt64();
+    if (!std::in_range<int32_t>(k)) {
+      return InvalidArgument("top_k: " + std::to_string(k) + " is outside [0, " + std::to_string(kMaxTopK) + "]");
+    }
+    out.top_k = static_cast<int32_t>(k);
+  }
+  if (const Value* version = Field(document, "model_version")) {
+    if (!version->IsInt64()) return TypeError("model_version", "an integer", *version);
+    out.model_version = version->GetInt64();
+  }
+  if (const Value* excluded = Field(document, "exclude_item_ids")) {
+    if (!excluded->IsArray()) return TypeError("exclude_item_ids", "an array of strings", *excluded);
+    for (rapidjson::SizeType i = 0; i < excluded->Size(); ++i) {
+      const Value& id = (*excluded)[i];
+      if (!id.IsString()) return TypeError("exclude_item_ids[" + std::to_string(i) + "]", "a string", id);
+      out.exclude_item_ids.emplace_back(id.GetString(), id.GetStringLength());
+    }
+  }
+  return out;
+}
+
+std::string RecommendationToJson(const Recommendation& recommendation) {
+  std::string out;
+  json::StringSink sink(&out);
+  json::Writer writer(sink);
+  writer.StartObject();
+  writer.Key("item_ids");
+  writer.StartArray();
+  for (const std::string& id : recommendation.item_ids) json::WriteString(writer, json::ValidUtf8(id));
+  writer.EndArray();
+  writer.Key("scores");
+  writer.StartArray();
+  for (float score : recommendation.scores) json::WriteFloat(writer, score);
+  writer.EndArray();
+  writer.Key("model_name");
+  json::WriteString(writer, recommendation.model_name);
+  writer.Key("model_version");
+  writer.Int64(recommendation.model_version);
+  writer.EndObject();
+  return out;
+}
+
+void RecommendRest::Recommend(const HttpRequest& request, Responder responder) const {
+  auto parsed = ParseRecommendationJson(request.body());
+  if (!parsed.ok()) return responder.Send(ErrorResponse(parsed.status()));
+  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kHttp);
+  // Recommend copies what it needs from the query before returning.
+  Status queued = engine_->Recommend(parsed->query(), [responder, inflight](Status status, Recommendation result) {
+    if (!status.ok()) return responder.Send(ErrorResponse(status));
+    responder.Send(JsonResponse(200, RecommendationToJson(result)));
+  });
+  if (!queued.ok()) responder.Send(ErrorResponse(queued));
+}
+
+}  // namespace protoserve

@@ -1,0 +1,54 @@
+// RestRouter: the HttpHandler of the server's REST port. Maps method and
+// path to the route that answers it:
+//
+//   GET  /v2/health/live, /v2/health/ready, /v2                (KServe v2)
+//   GET  /v2/models/{m}[/versions/{v}][/ready|/config|/stats]
+//   POST /v2/models/{m}[/versions/{v}]/infer
+//   GET  /v2/models/stats
+//   POST /v2/repository/index, /v2/repository/models/{m}/load|unload
+//   POST /v1/recommendations
+//   GET  /metrics                                               (Prometheus)
+//
+// Unknown paths are 404 and known paths with another method 405 (with an
+// Allow header), both with a JSON error body. The query string is ignored.
+// Probes and /metrics need no model.
+// Thread-safety: Handle may be called concurrently.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/metrics.h"
+#include "core/model_repository.h"
+#include "http/http_handler.h"
+#include "http/kserve_rest.h"
+#include "http/recommend_rest.h"
+
+namespace protoserve {
+
+class RestRouter : public HttpHandler {
+ public:
+  // Everything must outlive the router; `metrics` may be null (then
+  // /metrics is 404).
+  RestRouter(KServeRest* kserve, const RecommendRest* recommend, const ModelRepository* repository,
+             Metrics* metrics)
+      : kserve_(kserve), recommend_(recommend), repository_(repository), metrics_(metrics) {}
+
+  void Handle(HttpRequest request, Responder responder) override;
+
+ private:
+  // Routes /v2/models/... (segments after "models").
+  void HandleModel(const std::vector<std::string>& segments, HttpRequest request, Responder responder);
+  HttpResponse MetricsResponse() const;
+
+  KServeRest* const kserve_;
+  const RecommendRest* const recommend_;
+  const ModelRepository* const repository_;
+  Metrics* const metrics_;
+};
+
+// The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).
+std::vector<std::string> PathSegments(std::string_view target);
+
+}  // namespace protoserve

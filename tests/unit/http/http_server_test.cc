@@ -1,0 +1,268 @@
+// HttpServer over loopback with a scripted handler: keep-alive, pipelining
+// order, limits, timeouts, errors and shutdown.
+#include "http/http_server.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <mutex>
+#include <thread>
+
+#include "http/http_response.h"
+
+namespace protoserve {
+namespace {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+// /echo: the body back; /slow: answered 300 ms later from another thread;
+// /throw: throws; anything else: the path.
+class ScriptedHandler : public HttpHandler {
+ public:
+  ~ScriptedHandler() override {
+    for (std::thread& t : threads_) t.join();
+  }
+  void Handle(HttpRequest request, Responder responder) override {
+    const std::string target(request.target());
+    if (target == "/throw") throw std::runtime_error("boom");
+    if (target == "/slow") {
+      std::lock_guard lock(mu_);
+      threads_.emplace_back([responder] {
+        std::this_thread::sleep_for(300ms);
+        responder.Send(MakeResponse(200, "slow", "text/plain"));
+      });
+      return;
+    }
+    responder.Send(MakeResponse(200, target == "/echo" ? request.body() : target, "text/plain"));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+class Client {
+ public:
+  explicit Client(int port) : socket_(io_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    // Reads give up after 5 s, so a broken server fails the test instead of hanging it.
+    timeval timeout{5, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  void Send(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  // The next response, or one with status 0 when the connection ended instead.
+  http::response<http::string_body> Read() {
+    http::response<http::string_body> response;
+    boost::beast::error_code ec;
+    http::read(socket_, buffer_, response, ec);
+    if (ec) response.result(0);
+    return response;
+  }
+  // True when the server closed the connection (EOF or reset) without sending more.
+  bool Closed() {
+    char byte;
+    boost::beast::error_code ec;
+    const size_t n = socket_.read_some(net::buffer(&byte, 1), ec);
+    return n == 0 && (ec == net::error::eof || ec == net::error::connection_reset);
+  }
+
+ private:
+  net::io_context io_;
+  tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+};
+
+std::string Get(const std::string& path) { return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"; }
+std::string Post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpServerOptions options = {}) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<HttpServer>(options, &handler_);
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_GT(server_->port(), 0);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(1s);
+  }
+
+  ScriptedHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  StartServer();
+  Client client(server_->port());
+  for (int i = 0; i < 5; ++i) {
+    client.Send(Post("/echo", "hello " + std::to_string(i)));
+    auto response = client.Read();
+    EXPECT_EQ(response.result_int(), 200u);
+    EXPECT_EQ(response.body(), "hello " + std::to_string(i));
+    EXPECT_TRUE(response.keep_alive());
+    EXPECT_EQ(response[http::field::server], "protoserve");
+  }
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartServer();
+  Client client(server_->port());
+  // The first finishes last, on another thread; the answers keep the request order.
+  client.Send(Get("/slow") + Get("/fast") + Post("/echo", "third"));
+  EXPECT_EQ(client.Read().body(), "slow");
+  EXPECT_EQ(client.Read().body(), "/fast");
+  EXPECT_EQ(client.Read().body(), "third");
+}
+
+TEST_F(HttpServerTest, ConnectionCloseIsHonoured) {
+  StartServer();
+  Client client(server_->port());
+  client.Send("GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  auto response = client.Read();
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_TRUE(client.Closed());
+}
+
+TEST_F(HttpServerTest, BodyOverTheLimitIsRefusedFromContentLength) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1024;
+  StartServer(options);
+  Client client(server_->port());
+  // Only the header is sent: the answer must not wait for the body.
+  client.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n");
+  auto response = client.Read();
+  EXPECT_EQ(response.result_int(), 413u);
+  EXPECT_NE(response.body().find("larger than the server's limit of 1024 bytes"), std::string::npos);
+  EXPECT_FALSE(response.keep_alive());
+
+  Client exact(server_->port());
+  exact.Send(Post("/echo", std::string(1024, 'a')));
+  EXPECT_EQ(exact.Read().result_int(), 200u);
+}
+
+TEST_F(HttpServerTest, ChunkedBodyOverTheLimitIsRefused) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1024;
+  StartServer(options);
+  Client client(server_->port());
+  const std::string chunk = "400\r\n" + std::string(1024, 'a') + "\r\n";
+  client.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + "0\r\n\r\n");
+  EXPECT_EQ(client.Read().result_int(), 413u);
+}
+
+TEST_F(HttpServerTest, MalformedRequestsAre400) {
+  StartServer();
+  Client client(server_->port());
+  client.Send("NOT HTTP AT ALL\r\n\r\n");
+  auto response = client.Read();
+  EXPECT_EQ(response.result_int(), 400u);
+  EXPECT_NE(response.body().find("malformed HTTP request"), std::string::npos);
+  EXPECT_TRUE(client.Closed());
+
+  Client bad_length(server_->port());
+  bad_length.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: nope\r\n\r\n");
+  EXPECT_EQ(bad_length.Read().result_int(), 400u);
+}
+
+TEST_F(HttpServerTest, OversizedHeaderIs431) {
+  StartServer();
+  Client client(server_->port());
+  client.Send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(client.Read().result_int(), 431u);
+}
+
+TEST_F(HttpServerTest, HandlerExceptionsAre500AndTheConnectionLives) {
+  StartServer();
+  Client client(server_->port());
+  client.Send(Get("/throw"));
+  auto response = client.Read();
+  EXPECT_EQ(response.result_int(), 500u);
+  EXPECT_EQ(response.body(), R"({"error":"internal error"})");
+  client.Send(Get("/after"));
+  EXPECT_EQ(client.Read().body(), "/after");
+}
+
+TEST_F(HttpServerTest, SlowHeaderIsDisconnectedWhileOthersAreServed) {
+  HttpServerOptions options;
+  options.header_timeout = 1s;
+  StartServer(options);
+  Client slow(server_->port());
+  slow.Send("GET /x HTTP/1.1\r\nHost: t\r\n");  // never finished
+  const auto start = std::chrono::steady_clock::now();
+  Client other(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    other.Send(Get("/ok"));
+    EXPECT_EQ(other.Read().result_int(), 200u);
+  }
+  EXPECT_TRUE(slow.Closed());
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GT(elapsed, 800ms);
+  EXPECT_LT(elapsed, 3s);
+}
+
+TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
+  HttpServerOptions options;
+  options.idle_timeout = 1s;
+  StartServer(options);
+  Client client(server_->port());
+  client.Send(Get("/x"));
+  EXPECT_EQ(client.Read().result_int(), 200u);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.Closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(HttpServerTest, ExpectContinue) {
+  StartServer();
+  Client client(server_->port());
+  client.Send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  auto go_ahead = client.Read();
+  EXPECT_EQ(go_ahead.result_int(), 100u);
+  client.Send("hello");
+  EXPECT_EQ(client.Read().body(), "hello");
+}
+
+TEST_F(HttpServerTest, ShutdownLetsRequestsInProgressFinish) {
+  StartServer();
+  Client busy(server_->port());
+  Client idle(server_->port());
+  idle.Send(Get("/x"));
+  EXPECT_EQ(idle.Read().result_int(), 200u);
+  busy.Send(Get("/slow"));
+  std::this_thread::sleep_for(50ms);  // the request is with the handler
+  std::thread stopper([this] { server_->Shutdown(5s); });
+  auto response = busy.Read();
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_EQ(response.body(), "slow");
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_TRUE(idle.Closed());
+  stopper.join();
+}
+
+TEST(HttpServerStartTest, BadAddressFails) {
+  ScriptedHandler handler;
+  HttpServerOptions options;
+  options.address = "192.0.2.1";  // TEST-NET-1: not an address of this host
+  options.port = 0;
+  HttpServer server(options, &handler);
+  Status started = server.Start();
+  EXPECT_EQ(started.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(server.port(), 0);
+}
+
+}  // namespace
+}  // namespace protoserve

@@ -1,0 +1,156 @@
+#include "http/json.h"
+
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+
+namespace protoserve {
+namespace {
+
+std::string FloatText(float value) {
+  std::string out;
+  json::StringSink sink(&out);
+  json::Writer writer(sink);
+  json::WriteFloat(writer, value);
+  return out;
+}
+
+uint32_t Bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  return bits;
+}
+
+// Reads `text` back the two ways clients do: as a float, and as a double
+// narrowed to float (Python, JavaScript, RapidJSON).
+void ExpectRoundTrip(float value) {
+  const std::string text = FloatText(value);
+  EXPECT_EQ(Bits(std::strtof(text.c_str(), nullptr)), Bits(value)) << text;
+  EXPECT_EQ(Bits(static_cast<float>(std::strtod(text.c_str(), nullptr))), Bits(value)) << text;
+  rapidjson::Document document;
+  ASSERT_TRUE(json::Parse("[" + text + "]", &document).ok()) << text;
+  EXPECT_EQ(Bits(json::NarrowToFloat(document[0].GetDouble())), Bits(value)) << text;
+}
+
+TEST(JsonTest, Fp32IsWrittenShortest) {
+  EXPECT_EQ(FloatText(0.1f), "0.1");
+  EXPECT_EQ(FloatText(1.0f), "1");
+  EXPECT_EQ(FloatText(-2.5f), "-2.5");
+  EXPECT_EQ(FloatText(1e-5f), "1e-05");
+  EXPECT_EQ(FloatText(-0.0f), "-0.0");  // "-0" would read back as +0
+}
+
+TEST(JsonTest, Fp32RoundTripsExactly) {
+  for (float v : {0.0f, -0.0f, 0.1f, 1.0f / 3, FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, FLT_TRUE_MIN, FLT_EPSILON,
+                  16777216.0f, 16777217.0f, 3.4028234e38f, 1.17549435e-38f, 7.0e-45f, 123456.789f}) {
+    ExpectRoundTrip(v);
+  }
+  std::mt19937 rng(42);
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t bits = rng();
+    float v;
+    std::memcpy(&v, &bits, 4);
+    if (std::isfinite(v)) ExpectRoundTrip(v);
+  }
+}
+
+TEST(JsonTest, Fp32DoubleRoundingCaseIsWrittenExactly) {
+  // The one float (with its negative) whose shortest text, read as a double
+  // then narrowed, gives a neighbouring float: 7.038531e-26.
+  float tricky;
+  const uint32_t bits = 0x15ae43fd;
+  std::memcpy(&tricky, &bits, 4);
+  ASSERT_NE(Bits(static_cast<float>(std::strtod("7.038531e-26", nullptr))), bits);
+  ExpectRoundTrip(tricky);
+  ExpectRoundTrip(-tricky);
+}
+
+// Every finite float, both read paths (about ten minutes; run with
+// --gtest_also_run_disabled_tests after touching WriteFloat).
+TEST(JsonTest, DISABLED_EveryFp32RoundTrips) {
+  uint64_t failures = 0;
+  for (uint64_t i = 0; i <= 0xffffffffu && failures < 10; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(i);
+    float v;
+    std::memcpy(&v, &bits, 4);
+    if (!std::isfinite(v)) continue;
+    const std::string text = FloatText(v);
+    const bool ok = Bits(std::strtof(text.c_str(), nullptr)) == bits &&
+                    Bits(static_cast<float>(std::strtod(text.c_str(), nullptr))) == bits;
+    if (!ok) ADD_FAILURE() << std::hex << bits << " " << text << " (" << ++failures << ")";
+  }
+}
+
+TEST(JsonTest, NonFiniteUseTheNanInfinityTokens) {
+  EXPECT_EQ(FloatText(std::numeric_limits<float>::quiet_NaN()), "NaN");
+  EXPECT_EQ(FloatText(std::numeric_limits<float>::infinity()), "Infinity");
+  EXPECT_EQ(FloatText(-std::numeric_limits<float>::infinity()), "-Infinity");
+  rapidjson::Document document;
+  ASSERT_TRUE(json::Parse("[NaN, Infinity, -Infinity]", &document).ok());
+  EXPECT_TRUE(std::isnan(document[0].GetDouble()));
+  EXPECT_EQ(document[2].GetDouble(), -std::numeric_limits<double>::infinity());
+}
+
+TEST(JsonTest, Fp64RoundTripsExactly) {
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t bits = rng();
+    double v;
+    std::memcpy(&v, &bits, 8);
+    if (!std::isfinite(v)) continue;
+    std::string text;
+    json::StringSink sink(&text);
+    json::Writer writer(sink);
+    json::WriteDouble(writer, v);
+    rapidjson::Document document;
+    ASSERT_TRUE(json::Parse(text, &document).ok()) << text;
+    EXPECT_EQ(document.GetDouble(), v) << text;
+  }
+}
+
+TEST(JsonTest, NarrowToFloatRoundsAtTheEdgeOfTheRange) {
+  EXPECT_EQ(json::NarrowToFloat(3.4028235e38), FLT_MAX);  // FLT_MAX's shortest text, just above it
+  EXPECT_EQ(json::NarrowToFloat(-3.4028235e38), -FLT_MAX);
+  EXPECT_TRUE(std::isinf(json::NarrowToFloat(0x1.ffffffp127)));
+  EXPECT_TRUE(std::isinf(json::NarrowToFloat(1e300)));
+  EXPECT_LT(json::NarrowToFloat(-1e300), 0);
+  EXPECT_EQ(json::NarrowToFloat(0.5), 0.5f);
+}
+
+TEST(JsonTest, ParseErrorsNameTheOffset) {
+  rapidjson::Document document;
+  Status s = json::Parse(R"({"a": 1,})", &document);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("malformed JSON at offset 8"), std::string::npos) << s.message();
+  EXPECT_FALSE(json::Parse("", &document).ok());
+  EXPECT_FALSE(json::Parse("{} {}", &document).ok());
+  EXPECT_FALSE(json::Parse("\"\xff\"", &document).ok());  // not UTF-8
+  EXPECT_EQ(json::Parse(std::string("{}\0{", 4), &document).message(), "malformed JSON at offset 2: NUL byte");
+}
+
+TEST(JsonTest, DeepNestingDoesNotRecurse) {
+  // The iterative parser handles it without exhausting the stack.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  rapidjson::Document document;
+  EXPECT_TRUE(json::Parse(deep, &document).ok());
+}
+
+TEST(JsonTest, Utf8Validation) {
+  EXPECT_TRUE(json::IsValidUtf8("plain"));
+  EXPECT_TRUE(json::IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(json::IsValidUtf8("\xc3"));          // truncated
+  EXPECT_FALSE(json::IsValidUtf8("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(json::IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(json::IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(json::IsValidUtf8("\x80"));
+  EXPECT_EQ(json::ValidUtf8("a\xffz\xc3\xa9"), "a?z??");
+  EXPECT_EQ(json::ValidUtf8("caf\xc3\xa9"), "caf\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace protoserve
