@@ -10,7 +10,7 @@ GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 JOBS       ?= $(shell nproc)
 SERVE_ARGS ?=
 
-.PHONY: all setup configure build models serve test unit e2e clean
+.PHONY: all setup configure build models serve test unit e2e bench clean
 
 all: build
 
@@ -47,6 +47,10 @@ unit: build
 
 e2e: build models
 	cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# The benchmark suite: writes docs/benchmarks.md and docs/img/*.svg (~10 minutes).
+bench: build models
+	$(PY) bench/run_suite.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
