@@ -11,7 +11,7 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import CLI, DATA, PYTHON, Server, cli, stubs  # noqa: E402
+from harness import CLI, DATA, PYTHON, Server, cli, stubs, wait_until  # noqa: E402
 
 stubs()
 import health_pb2  # noqa: E402
@@ -186,23 +186,29 @@ class RecommenderE2E(unittest.TestCase):
 
 class LifecycleE2E(unittest.TestCase):
     def test_sigterm_finishes_in_flight_calls(self):
-        with Server() as server:
+        # --shutdown-delay-secs: health turns NOT_SERVING first while calls are still served, so
+        # nothing arrives at the listener after it closes (gRPC 1.51 fails calls that arrive
+        # during Server::Shutdown); then in-flight calls drain.
+        with Server("--shutdown-delay-secs=1") as server:
             channel = grpc.insecure_channel(server.target)
             stub = recommender_pb2_grpc.RecommenderStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
             s = SAMPLES[0]
             request = pb.RecommendationRequest(user_id=s["user_id"], features=s["features"])
             stub.GetRecommendations(request, timeout=30)  # connected
             futures = [stub.GetRecommendations.future(request, timeout=30) for _ in range(300)]
-            time.sleep(0.05)  # all 300 are on the wire, most still queued in the server
+            time.sleep(0.05)
             server.proc.send_signal(15)
+            self.assertTrue(wait_until(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                                       == health_pb2.HealthCheckResponse.NOT_SERVING, 5))
             codes = [f.code() for f in futures]
-            # Every call the server had received completes normally during the drain.
-            self.assertEqual(codes, [grpc.StatusCode.OK] * 300)
-            # New calls after shutdown began are refused, not hung.
-            with self.assertRaises(grpc.RpcError):
-                stub.GetRecommendations(request, timeout=10)
+            self.assertEqual(codes, [grpc.StatusCode.OK] * 300)  # every accepted call completed
             self.assertEqual(server.proc.wait(60), 0)
             self.assertTrue(any("protoserve stopped" in line for line in server.lines))
+            # Once stopped, calls are refused, not hung.
+            with self.assertRaises(grpc.RpcError):
+                stub.GetRecommendations(request, timeout=5)
+            channel.close()
 
     def test_bad_repository_path_fails_clearly(self):
         proc = subprocess.run([os.path.join(os.path.dirname(CLI), "protoserve"), "--model-repository=/nonexistent",
