@@ -13,13 +13,16 @@
 
 namespace protoserve {
 
+// Default bound on the elements of one input tensor (--max-tensor-elements).
+inline constexpr int64_t kDefaultMaxTensorElements = int64_t{1} << 28;
+
 struct ValidatedInputs {
   std::vector<Tensor> tensors;  // config input order
   int64_t rows = 1;             // batch rows (1 when the model does not batch)
 };
 
 StatusOr<ValidatedInputs> ValidateInputs(const ModelConfig& config, std::vector<NamedTensor> inputs,
-                                         int64_t max_elements = int64_t{1} << 28);
+                                         int64_t max_elements = kDefaultMaxTensorElements);
 Status ValidateRequestedOutputs(const ModelConfig& config, const std::vector<std::string>& names);
 
 }  // namespace protoserve

@@ -208,7 +208,7 @@ Status ModelRepository::SyncLocked(const std::string& name) {
     const auto start = Clock::now();
     if (!backend.ok()) inside = backend.status();
     StatusOr<std::shared_ptr<ModelVersion>> loaded =
-        inside.ok() ? ModelVersion::Load(*config, dir, v, *backend, metrics_) : inside;
+        inside.ok() ? ModelVersion::Load(*config, dir, v, *backend, metrics_, max_tensor_elements_.load()) : inside;
     std::shared_ptr<ModelVersion> replaced;
     {
       std::unique_lock lock(mu_);

@@ -79,6 +79,9 @@ class ModelRepository {
   Status Sync(const std::string& name);
   // Unloads every version of `name` (drained, then freed).
   Status Unload(const std::string& name);
+  // Bound on the elements of one request input tensor for versions loaded
+  // from now on (--max-tensor-elements); call before LoadAll().
+  void set_max_tensor_elements(int64_t n) { max_tensor_elements_.store(n); }
   // Runs Poll() every `interval` on a background thread until Shutdown().
   void StartPolling(std::chrono::milliseconds interval);
 
@@ -130,6 +133,7 @@ class ModelRepository {
   std::filesystem::path canonical_root_;
   const BackendRegistry* const backends_;
   Metrics* const metrics_;
+  std::atomic<int64_t> max_tensor_elements_{kDefaultMaxTensorElements};
 
   std::mutex sync_mu_;  // serialises Sync/Unload/Poll
   mutable std::shared_mutex mu_;

@@ -50,8 +50,10 @@ StatusOr<std::vector<std::string>> ReadLabelFile(const std::filesystem::path& pa
 
 StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& config,
                                                            const std::filesystem::path& model_dir,
-                                                           int64_t version, Backend* backend, Metrics* metrics) {
+                                                           int64_t version, Backend* backend, Metrics* metrics,
+                                                           int64_t max_tensor_elements) {
   std::shared_ptr<ModelVersion> self(new ModelVersion(config, version));
+  self->max_tensor_elements_ = max_tensor_elements;
   if (metrics) self->metrics_ = std::make_unique<ModelMetrics>(metrics, config.name(), std::to_string(version));
   for (const auto& output : config.output()) {
     std::vector<std::string> labels;
@@ -139,7 +141,7 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
   };
   Status outputs_ok = ValidateRequestedOutputs(config_, request.requested_outputs);
   if (!outputs_ok.ok()) return refuse(outputs_ok);
-  auto validated = ValidateInputs(config_, std::move(request.inputs));
+  auto validated = ValidateInputs(config_, std::move(request.inputs), max_tensor_elements_);
   if (!validated.ok()) return refuse(validated.status());
   ValidatedInputs inputs = std::move(validated).value();
 

@@ -22,6 +22,7 @@
 #include "core/backend.h"
 #include "core/dynamic_batcher.h"
 #include "core/inference.h"
+#include "core/input_validation.h"
 #include "core/metrics.h"
 #include "core/model_config.h"
 
@@ -49,9 +50,12 @@ struct InferStats {
 
 class ModelVersion {
  public:
+  // `max_tensor_elements` bounds each input tensor of a request (checked
+  // before anything proportional to its size is allocated).
   static StatusOr<std::shared_ptr<ModelVersion>> Load(const ModelConfig& config,
                                                       const std::filesystem::path& model_dir, int64_t version,
-                                                      Backend* backend, Metrics* metrics = nullptr);
+                                                      Backend* backend, Metrics* metrics = nullptr,
+                                                      int64_t max_tensor_elements = kDefaultMaxTensorElements);
   ~ModelVersion();
 
   const ModelConfig& config() const { return config_; }
@@ -80,6 +84,7 @@ class ModelVersion {
 
   const ModelConfig config_;
   const int64_t version_;
+  int64_t max_tensor_elements_ = kDefaultMaxTensorElements;  // set by Load, then const
   std::vector<std::vector<std::string>> labels_;  // per output
   std::unique_ptr<LoadedModel> model_;
   std::unique_ptr<ModelMetrics> metrics_;  // null when the server keeps no metrics

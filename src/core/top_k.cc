@@ -20,7 +20,10 @@ std::vector<int32_t> TopK(std::span<const float> scores, int32_t k, const std::v
     return a < b;
   };
   const size_t n = std::min<size_t>(std::max(k, 0), indices.size());
-  std::partial_sort(indices.begin(), indices.begin() + n, indices.end(), better);
+  // Select then sort the k winners: O(items + k log k), cheaper than a heap
+  // over all items (TopK showed in profiles of the recommender at 1000 items).
+  if (n < indices.size()) std::nth_element(indices.begin(), indices.begin() + n, indices.end(), better);
+  std::sort(indices.begin(), indices.begin() + n, better);
   indices.resize(n);
   return indices;
 }

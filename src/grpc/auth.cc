@@ -206,7 +206,12 @@ bool IsLoopbackPeer(std::string_view peer) {
 
 Status AuthorizeGrpcCall(const TokenAuthorizer& authorizer, bool open_metadata, std::string_view path,
                          std::string_view authorization) {
-  switch (ClassifyGrpcMethod(path)) {
+  return AuthorizeAccess(authorizer, open_metadata, ClassifyGrpcMethod(path), authorization);
+}
+
+Status AuthorizeAccess(const TokenAuthorizer& authorizer, bool open_metadata, GrpcMethodAccess access,
+                       std::string_view authorization) {
+  switch (access) {
     case GrpcMethodAccess::kOpen:
       return Status::Ok();
     case GrpcMethodAccess::kMetadata:

@@ -59,7 +59,10 @@ struct GrpcSecurityOptions {
   bool management_loopback_only = false;
 };
 
-// The access decision for one call (exposed for tests and the fuzzer).
+// The access decision for one call of class `access` (shared with the HTTP
+// port) or of the method at `path`.
+Status AuthorizeAccess(const TokenAuthorizer& authorizer, bool open_metadata, GrpcMethodAccess access,
+                       std::string_view authorization);
 Status AuthorizeGrpcCall(const TokenAuthorizer& authorizer, bool open_metadata, std::string_view path,
                          std::string_view authorization);
 

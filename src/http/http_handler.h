@@ -15,6 +15,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <functional>
+#include <string>
 #include <utility>
 
 namespace protoserve {
@@ -26,12 +27,16 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 // The transport fills in version, keep-alive and Content-Length.
 class Responder {
  public:
-  Responder(boost::asio::any_io_executor executor, std::function<void(HttpResponse)> send)
-      : executor_(std::move(executor)), send_(std::move(send)) {}
+  // `peer_address` is the client's IP address ("127.0.0.1", "::1"), for
+  // access decisions (HttpAuthHandler); empty when unknown.
+  Responder(boost::asio::any_io_executor executor, std::function<void(HttpResponse)> send,
+            std::string peer_address = {})
+      : executor_(std::move(executor)), send_(std::move(send)), peer_address_(std::move(peer_address)) {}
 
   // Sends the response; call exactly once, from any thread. The write itself
   // happens on the connection's executor.
   void Send(HttpResponse response) const { send_(std::move(response)); }
+  const std::string& peer_address() const { return peer_address_; }
 
   // Runs `work` on the connection's executor (an I/O thread), e.g. to encode
   // a response there instead of on the model instance thread that finished it.
@@ -43,6 +48,7 @@ class Responder {
  private:
   boost::asio::any_io_executor executor_;
   std::function<void(HttpResponse)> send_;
+  std::string peer_address_;
 };
 
 class HttpHandler {

@@ -168,9 +168,14 @@ void HttpSession::Dispatch() {
   // No I/O is pending while the handler works (a model may take its time).
   stream_.expires_never();
   auto executor = stream_.get_executor();
-  Responder responder(executor, [self = shared_from_this(), executor](HttpResponse response) {
-    net::post(executor, [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
-  });
+  beast::error_code peer_ec;
+  const auto peer = stream_.socket().remote_endpoint(peer_ec);
+  Responder responder(
+      executor,
+      [self = shared_from_this(), executor](HttpResponse response) {
+        net::post(executor, [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+      },
+      peer_ec ? std::string() : peer.address().to_string());
   try {
     server_->handler->Handle(std::move(request), std::move(responder));
   } catch (const std::exception& e) {

@@ -48,6 +48,7 @@ std::vector<std::string> PathSegments(std::string_view target) {
 }
 
 void RestRouter::Handle(HttpRequest request, Responder responder) {
+  if (grpc_web_ && grpc_web_->Handles(request)) return grpc_web_->Handle(std::move(request), std::move(responder));
   const std::vector<std::string> s = PathSegments(request.target());
   const auto get = http::verb::get;
   const auto post = http::verb::post;

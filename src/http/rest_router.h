@@ -21,6 +21,7 @@
 
 #include "core/metrics.h"
 #include "core/model_repository.h"
+#include "http/grpc_web.h"
 #include "http/http_handler.h"
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
@@ -37,6 +38,10 @@ class RestRouter : public HttpHandler {
 
   void Handle(HttpRequest request, Responder responder) override;
 
+  // gRPC-Web calls (POST, content-type application/grpc-web*), their CORS
+  // preflights and the --web-ui files go to `web` (may be null: none).
+  void set_grpc_web(const GrpcWebHandler* web) { grpc_web_ = web; }
+
  private:
   // Routes /v2/models/... (segments after "models").
   void HandleModel(const std::vector<std::string>& segments, HttpRequest request, Responder responder);
@@ -46,6 +51,7 @@ class RestRouter : public HttpHandler {
   const RecommendRest* const recommend_;
   const ModelRepository* const repository_;
   Metrics* const metrics_;
+  const GrpcWebHandler* grpc_web_ = nullptr;
 };
 
 // The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <thread>
@@ -19,6 +20,8 @@
 #include "grpc/grpc_server.h"
 #include "grpc/inference_service.h"
 #include "grpc/recommender_service.h"
+#include "http/grpc_web.h"
+#include "http/http_auth.h"
 #include "http/http_server.h"
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
@@ -49,7 +52,11 @@ struct Flags {
   bool auth_open_metadata = false;
   int grpc_max_concurrent_streams = 0;
   int request_timeout_secs = 0;
+  int64_t max_tensor_elements = protoserve::kDefaultMaxTensorElements;
   std::string recommender_model = "recommender";
+  bool web_ui = false;
+  std::string web_ui_dir;
+  std::vector<std::string> cors_allowed_origins;
   std::string log_level = "info";
 };
 
@@ -147,6 +154,10 @@ int main(int argc, char** argv) {
                  "Concurrent calls per gRPC connection; 0: gRPC's default (unlimited)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  app.add_option("--max-tensor-elements", flags.max_tensor_elements,
+                 "Largest input tensor of a request, in elements (larger: INVALID_ARGUMENT before allocation)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--request-timeout-secs", flags.request_timeout_secs,
                  "Deadline of calls whose client set none; 0: none")
       ->check(CLI::Range(0, 86400))
@@ -157,6 +168,12 @@ int main(int argc, char** argv) {
   app.add_option("--recommender-model", flags.recommender_model,
                  "Model answering Recommender.GetRecommendations when the request names none")
       ->capture_default_str();
+  app.add_flag("--web-ui", flags.web_ui, "Serve the web demo (examples/web) at / on the HTTP port");
+  app.add_option("--web-ui-dir", flags.web_ui_dir,
+                 "Directory of the --web-ui files; default: examples/web beside the binary's build dir, or ./examples/web");
+  app.add_option("--cors-allowed-origins", flags.cors_allowed_origins,
+                 "Origins (comma-separated, or '*') whose browser pages may call gRPC-Web cross-origin; default none")
+      ->delimiter(',');
   app.add_option("--log-level", flags.log_level, "trace | debug | info | warn | error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -178,12 +195,31 @@ int main(int argc, char** argv) {
 
   Metrics metrics;
   ModelRepository repository(flags.model_repository, &backends, &metrics);
+  repository.set_max_tensor_elements(flags.max_tensor_elements);
   RecommendationEngine recommender(&repository, flags.recommender_model, &metrics);
   RecommenderService recommender_service(&recommender, &metrics);
   InferenceService inference_service(&repository, &metrics);
   KServeRest kserve_rest(&repository, &metrics);
   RecommendRest recommend_rest(&recommender, &metrics);
   RestRouter rest_router(&kserve_rest, &recommend_rest, &repository, &metrics);
+  GrpcWebHandler grpc_web(&recommender, &repository, &metrics, CorsPolicy(flags.cors_allowed_origins));
+  if (flags.web_ui) {
+    std::string dir = flags.web_ui_dir;
+    if (dir.empty()) {
+      std::error_code ec;
+      const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      const auto beside = exe.parent_path().parent_path() / "examples" / "web";
+      dir = !ec && std::filesystem::exists(beside / "index.html") ? beside.string() : "examples/web";
+    }
+    auto site = StaticSite::Load(dir);
+    if (!site.ok()) {
+      spdlog::error("--web-ui: {}", site.status().message());
+      return 2;
+    }
+    spdlog::info("web UI: {} file(s) from {} at /", site->size(), dir);
+    grpc_web.set_site(std::move(site).value());
+  }
+  rest_router.set_grpc_web(&grpc_web);
 
   GrpcServerOptions grpc_options;
   grpc_options.address = flags.address;
@@ -222,7 +258,16 @@ int main(int argc, char** argv) {
   http_options.header_timeout = std::chrono::seconds(flags.http_header_timeout_secs);
   http_options.access_log = flags.http_access_log;
   http_options.access_log_sample = flags.http_access_log_sample;
-  HttpServer http_server(http_options, &rest_router);
+  // The HTTP port answers with the same tokens and loopback rule as gRPC.
+  HttpAuthOptions http_auth;
+  http_auth.authorizer = grpc_options.security.authorizer;
+  http_auth.open_metadata = grpc_options.security.open_metadata;
+  http_auth.management_loopback_only = grpc_options.security.management_loopback_only;
+  HttpAuthHandler http_auth_handler(http_auth, &rest_router);
+  if (!flags.tls_cert.empty()) {
+    spdlog::warn("--tls-cert applies to the gRPC port only: the HTTP port {} serves plaintext", flags.http_port);
+  }
+  HttpServer http_server(http_options, &http_auth_handler);
   if (Status s = http_server.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     grpc_server.Shutdown(std::chrono::milliseconds(0));
@@ -256,6 +301,7 @@ int main(int argc, char** argv) {
   grpc_server.SetServing(ready);
   inference_service.set_ready(true);
   kserve_rest.set_ready(true);
+  grpc_web.set_ready(true);
   spdlog::info("protoserve {} ({} model(s), control mode {})", ready ? "ready" : "started with failed models",
                repository.Index().size(), flags.model_control_mode);
 
@@ -263,6 +309,7 @@ int main(int argc, char** argv) {
   spdlog::info("received {}, draining for up to {} s", strsignal(signal), flags.shutdown_grace_secs);
   inference_service.set_ready(false);
   kserve_rest.set_ready(false);
+  grpc_web.set_ready(false);
   if (flags.shutdown_delay_secs > 0) {
     // Health says NOT_SERVING while calls are still served: clients and load
     // balancers that watch health move away before the listener closes

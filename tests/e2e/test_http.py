@@ -366,6 +366,11 @@ class RestE2E(unittest.TestCase):
                           "binary_data_size 120 exceeds the 119 bytes of binary data left", headers)
         headers["Inference-Header-Content-Length"] = "abc"
         self.assert_error("POST", "/v2/models/patient_outcome/infer", body, 400, "is not a byte count", headers)
+        # Triton's "timeout" request parameter (microseconds) becomes the request's deadline.
+        self.assertEqual(self.rest.call("POST", "/v2/models/patient_outcome/infer",
+                                        dict(good, parameters={"timeout": 60_000_000}))[0], 200)
+        self.assert_error("POST", "/v2/models/patient_outcome/infer", dict(good, parameters={"timeout": -5}), 400,
+                          "parameters.timeout must be a non-negative integer")
         # Still serving, on the same connection.
         self.assertEqual(self.rest.call("POST", "/v2/models/patient_outcome/infer", good)[0], 200)
 

@@ -1,0 +1,101 @@
+"""e2e: the --web-ui demo page in a real browser (Debian's headless chromium via puppeteer-core).
+
+The page calls the server over gRPC-Web; the rendered recommendations must equal a native
+gRPC call with the same input. A screenshot goes to <build>/test-artifacts/web_ui.png.
+tests/browser holds the pinned puppeteer-core (package.json + package-lock.json), installed
+with `npm ci` when missing. Skipped only when chromium (or node/npm) is not installed.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+import urllib.request
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import BUILD, ROOT, Server, stubs  # noqa: E402
+
+stubs()
+import recommender_pb2 as pb  # noqa: E402
+import recommender_pb2_grpc  # noqa: E402
+
+BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+NODE, NPM = shutil.which("node"), shutil.which("npm")
+SCREENSHOT = os.path.join(BUILD, "test-artifacts", "web_ui.png")
+
+
+def npm_ci_if_needed():
+    installed = os.path.join(BROWSER_DIR, "node_modules", ".package-lock.json")
+    lock = os.path.join(BROWSER_DIR, "package-lock.json")
+    if os.path.exists(installed) and os.path.getmtime(installed) >= os.path.getmtime(lock):
+        return
+    # --ignore-scripts: puppeteer-core downloads no browser anyway; we use Debian's.
+    out = subprocess.run([NPM, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"npm ci failed in {BROWSER_DIR}:\n{out.stdout}\n{out.stderr}")
+
+
+@unittest.skipUnless(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium")
+@unittest.skipUnless(NODE and NPM, "node and npm are needed to drive chromium (scripts/setup installs them)")
+class WebUiE2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        npm_ci_if_needed()
+        cls.server = Server("--web-ui").__enter__()
+        cls.channel = grpc.insecure_channel(cls.server.target)
+        cls.stub = recommender_pb2_grpc.RecommenderStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.__exit__(None, None, None)
+
+    def drive(self, **args):
+        out = subprocess.run([NODE, os.path.join(BROWSER_DIR, "web_ui.js"), json.dumps(args)], cwd=BROWSER_DIR,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, f"browser driver failed:\n{out.stdout}\n{out.stderr}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def test_static_files_served(self):
+        url = f"http://127.0.0.1:{self.server.http_port}"
+        with urllib.request.urlopen(url + "/") as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn("text/html", r.headers["content-type"])
+            self.assertIn(b"gRPC-Web", r.read())
+        with urllib.request.urlopen(url + "/pbwire.js") as r:
+            self.assertIn("javascript", r.headers["content-type"])
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            urllib.request.urlopen(url + "/../README.md")
+        self.assertEqual(ctx.exception.code, 404)
+
+    def test_rendered_recommendations_equal_native_grpc(self):
+        user_id, top_k, sliders, rest = "user_00036", 8, [0.0625, 0.5, 0.25, 1.0], 0.125
+        result = self.drive(url=f"http://127.0.0.1:{self.server.http_port}/", user_id=user_id, top_k=top_k,
+                            sliders=sliders, rest=rest, screenshot=SCREENSHOT)
+        self.assertEqual(result["state"], "done", result)
+        self.assertEqual(result["server"], "ready")
+        self.assertEqual(result["features"], 32)
+        features = sliders + [rest] * (32 - len(sliders))
+        native = self.stub.GetRecommendations(
+            pb.RecommendationRequest(user_id=user_id, features=features, top_k=top_k), timeout=30)
+        self.assertEqual([r["item"] for r in result["recommendations"]], list(native.item_ids))
+        self.assertEqual([r["score"] for r in result["recommendations"]], list(native.scores))
+        self.assertEqual([r["shown"] for r in result["recommendations"]], [f"{s:.4f}" for s in native.scores])
+        self.assertGreater(result["latency_ms"], 0)
+        # the canvas classifier answered with top-3 labelled classes
+        self.assertEqual(result["classify_state"], "done", result.get("classify_error"))
+        self.assertEqual(len(result["classes"]), 3)
+        with open(os.path.join(BUILD, "model_repository", "fashion_mnist", "labels.txt")) as f:
+            labels = {line.strip() for line in f if line.strip()}
+        self.assertTrue(all(c["label"] in labels for c in result["classes"]), result["classes"])
+        self.assertEqual(result["console_errors"], [])
+        self.assertTrue(os.path.getsize(SCREENSHOT) > 1000)
+
+
+if __name__ == "__main__":
+    unittest.main()
