@@ -84,6 +84,10 @@ def command_text(*args, duration):
     return "protoserve-cli bench " + " ".join(args) + f" -d {duration}"
 
 
+def lower(reduction):
+    return f"{reduction:.0%} lower" if reduction >= 0 else f"{-reduction:.0%} higher"
+
+
 def ms(x):
     return f"{x:.3f}"
 
@@ -93,12 +97,12 @@ class Report:
         self.parts = []
 
     def add(self, text):
-        self.parts.append(text.rstrip() + "\n")
+        self.parts.append(text.rstrip() + "\n\n")
 
     def table(self, header, rows):
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-        self.add("\n".join(lines) + "\n")
+        self.add("\n".join(lines))
 
 
 def bar_svg(path, title, labels, values, unit):
@@ -177,6 +181,10 @@ point after 1 s warm-up). Latencies in ms.
         rep.table(["engine", "concurrency", "qps", "p50", "p99"], rows)
         rep.add(f"Command: `bench/floor_server --engine callback|cq --threads 2` and "
                 f"`{command_text('--mode grpc-recommend -c 1,8,32', duration=d)}`.\n")
+        rep.add("On this shared 2-core machine the winner at a given concurrency changed between runs of the "
+                "suite (two runs on 2026-11-25: callback ahead at c=1 in one, the CQ API in the other; the CQ API "
+                "up to ~20% ahead at c=32 in both). protoserve keeps the callback API: one request path with no "
+                "hand-written call state machines, and unary and streaming handlers that read like the protocol.")
 
         # ------------------------------------------------ protoserve vs floor
         server = protoserve(build, repo)
@@ -313,6 +321,38 @@ point after 1 s warm-up). Latencies in ms.
         bar_svg(os.path.join(img, "batching.svg"), "fashion_mnist qps at concurrency 64",
                 ["dynamic batching on", "dynamic batching off"], [a["qps"], b["qps"]], "qps")
         rep.add("![batching](img/batching.svg)\n")
+        # ---------------------------------------------------- verdicts
+        small_lat = 1 - by_c[1]["latency_ms"]["p50"] / by_c_rest[1]["latency_ms"]["p50"]
+        small_tp = by_c[32]["qps"] / by_c_rest[32]["qps"]
+        big_lat = 1 - gi[0]["latency_ms"]["p50"] / ri[0]["latency_ms"]["p50"]
+        big_tp = gi[-1]["qps"] / ri[-1]["qps"]
+        errors = sum(sum(r.get("errors", {}).values()) for runs in (ps, st, rr, gi, ri, on_runs) for r in runs)
+        total = sum(r["requests"] for runs in (ps, st, rr, gi, ri, on_runs) for r in runs)
+        rep.add("## The seed's claims, measured on this machine\n")
+        rep.table(["claim", "measured", "held?"], [
+            ["gRPC cuts latency 40-60% vs REST (small payload)", f"gRPC p50 {lower(small_lat)} than REST (c=1)",
+             "yes" if small_lat >= 0.4 else "no"],
+            ["gRPC cuts latency 40-60% vs REST (2 MB record)", f"gRPC p50 {lower(big_lat)} than REST (c=1)",
+             "yes (more)" if big_lat >= 0.4 else "no"],
+            ["5-10x throughput (small payload)", f"{small_tp:.2f}x (c=32)", "yes" if small_tp >= 5 else "no"],
+            ["5-10x throughput (2 MB record)", f"{big_tp:.1f}x (c=4)", "yes" if big_tp >= 5 else "no"],
+            ["errors < 0.1%", f"{errors} errors in {total:,} requests of the suite", "yes" if errors <= total / 1000 else "no"],
+        ])
+        rep.add("""For small messages the protocol is not what costs: protoserve's REST path (Beast, RapidJSON,
+inline execution on the I/O thread) is as fast as or faster than its gRPC path here, because gRPC's
+callback API adds thread hand-offs and HTTP/2 framing per call (see the profile note below). gRPC's
+advantage is real where the seed puts it: large tensors, where protobuf's raw bytes avoid producing and
+parsing megabytes of JSON text. Against the typical Python servers a team migrates from, protoserve is
+faster on every protocol.
+
+**Profile of the recommender at concurrency 8** (`perf record -g -p <protoserve pid>` while
+`protoserve-cli bench --mode grpc-recommend -c 8` runs): kernel 32% (socket wake-ups, context switches:
+`finish_task_switch` 8%), libtorch + OpenBLAS + c10 26% (the model itself), libgrpc 14%, protoserve 10%
+(top-k over 1000 scores was 5%: now a selection instead of a heap), malloc 4%, absl deadlock-detection
+bookkeeping inside gRPC's mutexes 2%. The canned-reply floor pays none of the model and top-k costs, and
+the load generator shares the same two cores, so the 0.70 floor ratio is out of reach for a model whose
+own forward pass (17 us at batch 1, measured with torch directly) is comparable to the whole RPC.
+""")
     finally:
         for p in procs:
             p.stop()
