@@ -38,9 +38,10 @@ class TorchModel : public LoadedModel {
   void PrepareThread() override { at::set_num_threads(intra_op_threads_); }
 
   Status Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) override {
-    // Set on every call: batches may run on the caller's thread (inline
-    // execution), and ATen's lazy per-thread init can reset the count once.
-    at::set_num_threads(intra_op_threads_);
+    // Batches may run on the caller's thread (inline execution): set this
+    // thread's intra-op count when it differs. Not unconditionally: besides
+    // OpenMP, at::set_num_threads resizes a process-wide thread pool.
+    if (at::get_num_threads() != intra_op_threads_) at::set_num_threads(intra_op_threads_);
     try {
       c10::InferenceMode guard;
       std::vector<c10::IValue> args;
