@@ -185,15 +185,16 @@ int PrintRpcError(const grpc::Status& status) {
 
 void PrintJson(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
 std::vector<float> ParseFloatList(const std::string& text) {
-  std::string list = text;
-  if (!text.empty() && text[0] == '@') {
-    std::ifstream in(text.substr(1));
-    if (!in) throw std::runtime_error("cannot read " + text.substr(1));
-    std::stringstream content;
-    content << in.rdbuf();
-    list = content.str();
-  }
+  const std::string list = !text.empty() && text[0] == '@' ? ReadFile(text.substr(1)) : text;
   const auto first = list.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && list[first] == '[') return nlohmann::json::parse(list).get<std::vector<float>>();
   std::vector<float> values;

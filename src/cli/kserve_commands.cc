@@ -14,22 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-size_t DtypeSize(const std::string& dtype) {
-  if (dtype == "BOOL" || dtype == "INT8" || dtype == "UINT8") return 1;
-  if (dtype == "INT16" || dtype == "UINT16" || dtype == "FP16") return 2;
-  if (dtype == "INT32" || dtype == "UINT32" || dtype == "FP32") return 4;
-  if (dtype == "INT64" || dtype == "UINT64" || dtype == "FP64") return 8;
-  throw std::runtime_error("unsupported datatype " + dtype + " for the CLI");
-}
-
 // The data of a little-endian .npy file (header checked against `dtype`).
 std::string NpyData(const std::string& bytes, const std::string& dtype) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not a .npy file");
