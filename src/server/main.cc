@@ -48,6 +48,7 @@ struct Flags {
   int shutdown_grace_secs = 15;
   int shutdown_delay_secs = 0;
   std::string tls_cert, tls_key, tls_client_ca;
+  std::string http_address;  // empty: --address
   std::string auth_tokens;
   bool auth_open_metadata = false;
   int grpc_max_concurrent_streams = 0;
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
                  "balancers and clients stop sending first)")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  app.add_option("--http-address", flags.http_address,
+                 "Address to bind the HTTP port (default: --address), e.g. 127.0.0.1 to keep plaintext REST "
+                 "local when gRPC serves TLS to the network");
   app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate chain: serve gRPC over TLS")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
@@ -250,7 +254,7 @@ int main(int argc, char** argv) {
   spdlog::info("gRPC listening on {}:{}", flags.address, grpc_server.port());
 
   HttpServerOptions http_options;
-  http_options.address = flags.address;
+  http_options.address = flags.http_address.empty() ? flags.address : flags.http_address;
   http_options.port = flags.http_port;
   http_options.threads = flags.http_threads;
   http_options.max_body_bytes = static_cast<size_t>(flags.http_max_body_mb) << 20;
@@ -265,7 +269,8 @@ int main(int argc, char** argv) {
   http_auth.management_loopback_only = grpc_options.security.management_loopback_only;
   HttpAuthHandler http_auth_handler(http_auth, &rest_router);
   if (!flags.tls_cert.empty()) {
-    spdlog::warn("--tls-cert applies to the gRPC port only: the HTTP port {} serves plaintext", flags.http_port);
+    spdlog::warn("--tls-cert applies to the gRPC port only: the HTTP port serves plaintext on {} (see "
+                 "docs/security.md; --http-address=127.0.0.1 keeps it local)", http_options.address);
   }
   HttpServer http_server(http_options, &http_auth_handler);
   if (Status s = http_server.Start(); !s.ok()) {
@@ -273,7 +278,7 @@ int main(int argc, char** argv) {
     grpc_server.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
-  spdlog::info("HTTP listening on {}:{}", flags.address, http_server.port());
+  spdlog::info("HTTP listening on {}:{}", http_options.address, http_server.port());
 
   // explicit mode loads only --load-model names at start (none when empty).
   const bool explicit_mode = flags.model_control_mode == "explicit";

@@ -4,6 +4,7 @@ Certificates are made at test time with the openssl CLI (a throwaway CA, a
 server certificate for 127.0.0.1/localhost, a client certificate, and a rogue
 CA's client certificate); nothing is checked in.
 """
+import http.client
 import json
 import os
 import shutil
@@ -232,6 +233,42 @@ class AuthE2E(SecurityTestCase):
         env = dict(os.environ, PROTOSERVE_AUTH_TOKEN=INFER_TOKEN)
         r = subprocess.run([CLI] + base, capture_output=True, text=True, timeout=60, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+    def http(self, method, path, body=None, token=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.http_port, timeout=60)
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = "Bearer " + token
+        if body is not None and "Content-Type" not in all_headers:
+            all_headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=body, headers=all_headers)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response.status, dict(response.getheaders()), data
+
+    def test_the_http_port_checks_the_same_tokens(self):
+        body = json.dumps({"user_id": SAMPLE["user_id"], "features": SAMPLE["features"]})
+        status, headers, _ = self.http("POST", "/v1/recommendations", body)
+        self.assertEqual(status, 401)
+        self.assertIn("Bearer", headers.get("WWW-Authenticate", ""))
+        self.assertEqual(self.http("POST", "/v1/recommendations", body, token=MANAGE_TOKEN)[0], 403)
+        status, _, data = self.http("POST", "/v1/recommendations", body, token=INFER_TOKEN)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["item_ids"], SAMPLE["top10"])
+        self.assertEqual(self.http("GET", "/v2/health/live")[0], 200)
+        self.assertIn(self.http("GET", "/v2/health/ready")[0], (200, 503))  # open: never 401
+        self.assertEqual(self.http("GET", "/v2/models/recommender")[0], 401)
+        self.assertEqual(self.http("GET", "/metrics")[0], 401)
+        self.assertEqual(self.http("GET", "/metrics", token=INFER_TOKEN)[0], 200)
+        self.assertEqual(self.http("POST", "/v2/repository/models/patient_outcome/load", "{}", token=INFER_TOKEN)[0],
+                         403)
+        # gRPC-Web on the HTTP port: refused as gRPC would refuse it.
+        frame = b"\x00" + len(b"").to_bytes(4, "big")
+        status, headers, _ = self.http("POST", "/Recommender/GetRecommendations", frame,
+                                       headers={"Content-Type": "application/grpc-web+proto"})
+        self.assertEqual((status, headers.get("grpc-status")), (200, "16"))
 
 
 class TokenReloadE2E(SecurityTestCase):

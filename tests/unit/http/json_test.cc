@@ -70,7 +70,7 @@ TEST(JsonTest, Fp32DoubleRoundingCaseIsWrittenExactly) {
   ExpectRoundTrip(-tricky);
 }
 
-// Every finite float, both read paths (about ten minutes; run with
+// Every finite float, both read paths (tens of minutes; run with
 // --gtest_also_run_disabled_tests after touching WriteFloat).
 TEST(JsonTest, DISABLED_EveryFp32RoundTrips) {
   uint64_t failures = 0;
