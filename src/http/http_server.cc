@@ -90,8 +90,46 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler* handler)
 
 HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
 
+namespace {
+
+// The server's TLS context: TLS 1.2 or later, the certificate chain and key,
+// and with a client CA, mandatory client certificates signed by it.
+StatusOr<std::unique_ptr<net::ssl::context>> MakeTlsContext(const HttpServerOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return InvalidArgument("HTTP TLS needs both a certificate and a key");
+  }
+  if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+    return InvalidArgument("HTTP mutual TLS needs a server certificate and key");
+  }
+  auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                       net::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  const char* step = "certificate";
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (!ec) {
+    step = "private key";
+    context->use_private_key_file(options.tls_key_file, net::ssl::context::pem, ec);
+  }
+  if (!ec && !options.tls_client_ca_file.empty()) {
+    step = "client CA";
+    context->load_verify_file(options.tls_client_ca_file, ec);
+    if (!ec) context->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert, ec);
+  }
+  if (ec) return InvalidArgument(std::string("HTTP TLS ") + step + ": " + ec.message());
+  return context;
+}
+
+}  // namespace
+
 Status HttpServer::Start() {
   if (listener_) return FailedPrecondition("HTTP server already started");
+  if (!state_->options.tls_cert_file.empty() || !state_->options.tls_client_ca_file.empty()) {
+    auto tls = MakeTlsContext(state_->options);
+    if (!tls.ok()) return tls.status();
+    state_->tls = std::move(tls).value();
+  }
   listener_ = std::make_shared<HttpListener>(state_);
   auto port = listener_->Listen(state_->options.address, state_->options.port);
   if (!port.ok()) {

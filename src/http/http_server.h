@@ -44,6 +44,12 @@ struct HttpServerOptions {
   // for one request in `access_log_sample`.
   bool access_log = false;
   int access_log_sample = 1;
+  // TLS (HTTPS) when both are set: PEM certificate chain and private key.
+  // With tls_client_ca, clients must present a certificate signed by it
+  // (mutual TLS). The handshake must finish within header_timeout.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 struct HttpServerState;  // shared with the connections (http_session.h)
@@ -56,7 +62,7 @@ class HttpServer {
   ~HttpServer();  // Shutdown(0) if still running
 
   // Binds address:port and starts the I/O threads. UNAVAILABLE when the
-  // address cannot be resolved or bound.
+  // address cannot be resolved or bound; INVALID_ARGUMENT for unusable TLS files.
   Status Start();
   // The bound port (the chosen one when options.port was 0); 0 before Start.
   int port() const { return port_; }

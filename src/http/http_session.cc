@@ -58,6 +58,7 @@ HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<HttpServerState> se
   beast::error_code ec;
   const auto endpoint = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  if (server_->tls) tls_.emplace(stream_, *server_->tls);
 }
 
 HttpSession::~HttpSession() { server_->connections.Remove(this); }
@@ -66,6 +67,20 @@ void HttpSession::Start() {
   server_->connections.Add(shared_from_this());
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (self->server_->stopping) return self->Close();
+    if (self->tls_) return self->Handshake();
+    self->AwaitRequest();
+  });
+}
+
+void HttpSession::Handshake() {
+  phase_ = Phase::kIdle;  // no request yet: a shutdown may close it at once
+  // A client that connects and never finishes the handshake is a slow client.
+  stream_.expires_after(server_->options.header_timeout);
+  tls_->async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("HTTP {}: TLS handshake failed: {}", self->peer_, ec.message());
+      return self->Close();
+    }
     self->AwaitRequest();
   });
 }
@@ -83,11 +98,12 @@ void HttpSession::AwaitRequest() {
   // Waiting for the first byte is the idle time; the header timeout starts
   // once a request begins.
   stream_.expires_after(server_->options.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this()](beast::error_code ec, size_t n) {
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t n) {
     self->buffer_.commit(n);
     if (ec) return self->Close();
     self->ReadHeader();
-  });
+  };
+  WithStream([&](auto& stream) { stream.async_read_some(buffer_.prepare(kReadChunk), std::move(on_read)); });
 }
 
 void HttpSession::ReadHeader() {
@@ -100,9 +116,8 @@ void HttpSession::ReadHeader() {
   parser_->header_limit(kHeaderLimit);
   parser_->body_limit(server_->options.max_body_bytes);
   stream_.expires_after(server_->options.header_timeout);
-  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnHeader(ec);
-  });
+  auto on_header = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); };
+  WithStream([&](auto& stream) { http::async_read_header(stream, buffer_, *parser_, std::move(on_header)); });
 }
 
 void HttpSession::OnHeader(beast::error_code ec) {
@@ -118,10 +133,11 @@ void HttpSession::OnHeader(beast::error_code ec) {
   if (beast::iequals(request[http::field::expect], "100-continue") && !parser_->is_done()) {
     auto go_ahead = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
     stream_.expires_after(server_->options.idle_timeout);
-    return http::async_write(stream_, *go_ahead, [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+    auto on_written = [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
       if (ec) return self->Close();
       self->ReadBody();
-    });
+    };
+    return WithStream([&](auto& stream) { http::async_write(stream, *go_ahead, std::move(on_written)); });
   }
   ReadBody();
 }
@@ -130,9 +146,8 @@ void HttpSession::ReadBody() {
   if (parser_->is_done()) return Dispatch();
   // Restarted per read: the limit is on a stalled body, not a slow one.
   stream_.expires_after(server_->options.idle_timeout);
-  http::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnBody(ec);
-  });
+  auto on_body = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); };
+  WithStream([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, std::move(on_body)); });
 }
 
 void HttpSession::OnBody(beast::error_code ec) {
@@ -204,9 +219,8 @@ void HttpSession::Write(HttpResponse response) {
   response.prepare_payload();
   response_.emplace(std::move(response));
   stream_.expires_after(server_->options.idle_timeout);
-  http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnWritten(ec);
-  });
+  auto on_written = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); };
+  WithStream([&](auto& stream) { http::async_write(stream, *response_, std::move(on_written)); });
 }
 
 void HttpSession::OnWritten(beast::error_code ec) {

@@ -12,6 +12,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -56,6 +58,8 @@ struct HttpServerState {
   HttpHandler* const handler;
   boost::asio::io_context io_context;
   ConnectionRegistry connections;
+  // Set by HttpServer::Start when the server serves TLS (before any session).
+  std::unique_ptr<boost::asio::ssl::context> tls;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> answered{0};  // responses written, for access-log sampling
 };
@@ -74,6 +78,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kClosed };
 
+  void Handshake();
   void AwaitRequest();
   void ReadHeader();
   void OnHeader(boost::beast::error_code ec);
@@ -94,6 +99,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Declared first: destroyed last, after the stream that uses its io_context.
   const std::shared_ptr<HttpServerState> server_;
   boost::beast::tcp_stream stream_;
+  // The TLS layer over stream_ when the server serves TLS; reads and writes
+  // of requests and responses then go through it (WithStream), while the
+  // timeouts and the socket stay stream_'s.
+  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream&>> tls_;
+  template <typename Operation>
+  void WithStream(Operation&& operation) {
+    if (tls_) {
+      operation(*tls_);
+    } else {
+      operation(stream_);
+    }
+  }
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::optional<HttpResponse> response_;  // while being written

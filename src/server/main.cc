@@ -49,6 +49,7 @@ struct Flags {
   int shutdown_delay_secs = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string http_address;  // empty: --address
+  bool http_plaintext = false;
   std::string auth_tokens;
   bool auth_open_metadata = false;
   int grpc_max_concurrent_streams = 0;
@@ -69,7 +70,8 @@ int g_signal_pipe[2] = {-1, -1};
 volatile sig_atomic_t g_signals_seen = 0;
 
 void OnShutdownSignal(int signal) {
-  if (g_signals_seen++ > 0) _exit(128 + signal);
+  if (g_signals_seen != 0) _exit(128 + signal);
+  g_signals_seen = 1;
   const char byte = static_cast<char>(signal);
   [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
 }
@@ -139,9 +141,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
   app.add_option("--http-address", flags.http_address,
-                 "Address to bind the HTTP port (default: --address), e.g. 127.0.0.1 to keep plaintext REST "
-                 "local when gRPC serves TLS to the network");
-  app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate chain: serve gRPC over TLS")
+                 "Address to bind the HTTP port (default: --address), e.g. 127.0.0.1 for a port that only local "
+                 "probes and scrapers use");
+  app.add_flag("--http-plaintext", flags.http_plaintext,
+               "With --tls-cert: keep the HTTP port plaintext (e.g. with --http-address=127.0.0.1 for local probes)");
+  app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate chain: serve gRPC and HTTP over TLS")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
   app.add_option("--tls-client-ca", flags.tls_client_ca,
@@ -262,15 +266,19 @@ int main(int argc, char** argv) {
   http_options.header_timeout = std::chrono::seconds(flags.http_header_timeout_secs);
   http_options.access_log = flags.http_access_log;
   http_options.access_log_sample = flags.http_access_log_sample;
+  if (!flags.http_plaintext) {
+    http_options.tls_cert_file = flags.tls_cert;
+    http_options.tls_key_file = flags.tls_key;
+    http_options.tls_client_ca_file = flags.tls_client_ca;
+  }
   // The HTTP port answers with the same tokens and loopback rule as gRPC.
   HttpAuthOptions http_auth;
   http_auth.authorizer = grpc_options.security.authorizer;
   http_auth.open_metadata = grpc_options.security.open_metadata;
   http_auth.management_loopback_only = grpc_options.security.management_loopback_only;
   HttpAuthHandler http_auth_handler(http_auth, &rest_router);
-  if (!flags.tls_cert.empty()) {
-    spdlog::warn("--tls-cert applies to the gRPC port only: the HTTP port serves plaintext on {} (see "
-                 "docs/security.md; --http-address=127.0.0.1 keeps it local)", http_options.address);
+  if (!flags.tls_cert.empty() && flags.http_plaintext) {
+    spdlog::warn("--http-plaintext: the HTTP port serves plaintext on {} while gRPC uses TLS", http_options.address);
   }
   HttpServer http_server(http_options, &http_auth_handler);
   if (Status s = http_server.Start(); !s.ok()) {
@@ -278,7 +286,8 @@ int main(int argc, char** argv) {
     grpc_server.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
-  spdlog::info("HTTP listening on {}:{}", http_options.address, http_server.port());
+  spdlog::info("HTTP listening on {}:{}{}", http_options.address, http_server.port(),
+               http_options.tls_cert_file.empty() ? "" : " (TLS)");
 
   // explicit mode loads only --load-model names at start (none when empty).
   const bool explicit_mode = flags.model_control_mode == "explicit";

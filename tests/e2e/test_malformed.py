@@ -13,6 +13,7 @@ import random
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -272,6 +273,48 @@ class MalformedGrpcE2E(unittest.TestCase):
         for response in responses:
             self.assertEqual(list(response.item_ids), SAMPLE["top10"])
         self.assert_healthy()
+
+
+class LimitsE2E(unittest.TestCase):
+    """--max-tensor-elements and --grpc-max-concurrent-streams."""
+
+    def test_max_tensor_elements_refuses_before_allocation(self):
+        with Server("--max-tensor-elements=1000") as server, grpc.insecure_channel(server.target) as channel:
+            kserve = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+            def infer(batch):
+                r = ipb.ModelInferRequest(model_name="fashion_mnist")
+                r.inputs.add(name="image", datatype="FP32", shape=[batch, 1, 28, 28])
+                r.raw_input_contents.append(struct.pack(f"<{784 * batch}f", *([0.5] * 784 * batch)))
+                return kserve.ModelInfer(r, timeout=30)
+            self.assertEqual(len(infer(1).raw_output_contents), 1)  # 784 elements: within the limit
+            with self.assertRaises(grpc.RpcError) as ctx:
+                infer(2)  # 1568 elements
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("more than 1000 elements", ctx.exception.details())
+            stub = recommender_pb2_grpc.RecommenderStub(channel)
+            self.assertEqual(list(stub.GetRecommendations(valid_request(), timeout=30).item_ids), SAMPLE["top10"])
+
+    def test_max_concurrent_streams_per_connection(self):
+        with Server("--grpc-max-concurrent-streams=2") as server, grpc.insecure_channel(server.target) as channel:
+            stub = recommender_pb2_grpc.RecommenderStub(channel)
+            stub.GetRecommendations(valid_request(), timeout=30)
+            gates = [threading.Event(), threading.Event()]
+
+            def held(gate):
+                yield valid_request()
+                gate.wait(30)
+            streams = [stub.StreamRecommendations(held(gate), timeout=60) for gate in gates]
+            for stream in streams:
+                next(stream)  # both streams are open on the server
+            with self.assertRaises(grpc.RpcError) as ctx:  # a third call cannot start
+                stub.GetRecommendations(valid_request(), timeout=1)
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            gates[0].set()
+            list(streams[0])
+            self.assertEqual(list(stub.GetRecommendations(valid_request(), timeout=30).item_ids), SAMPLE["top10"])
+            gates[1].set()
+            list(streams[1])
 
 
 class MalformedHttpE2E(unittest.TestCase):

@@ -8,6 +8,8 @@ import http.client
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -140,6 +142,55 @@ class TlsE2E(SecurityTestCase):
             self.assertEqual([i["item_id"] for i in json.loads(r.stdout)["items"]], SAMPLE["top10"])
             r = cli("health", *base)
             self.assertNotEqual(r.returncode, 0)
+
+    def https(self, server, path, client=None, ca=None):
+        context = ssl.create_default_context(cafile=(ca or self.pki["ca"]) + ".pem")
+        if client:
+            context.load_cert_chain(client + ".pem", client + ".key")
+        connection = http.client.HTTPSConnection("127.0.0.1", server.http_port, timeout=30, context=context)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def test_https_and_mutual_tls_on_the_http_port(self):
+        pki = self.pki
+        with Server(f"--tls-cert={pki['server']}.pem", f"--tls-key={pki['server']}.key") as server:
+            self.assertEqual(self.https(server, "/v2/health/live")[0], 200)
+            status, body = self.https(server, "/v2/models/recommender")
+            self.assertEqual((status, json.loads(body)["name"]), (200, "recommender"))
+            with self.assertRaises(ssl.SSLError):  # a client trusting another CA refuses the server
+                self.https(server, "/v2/health/live", ca=pki["rogue"].replace("rogue", "rogue_ca"))
+            # Plaintext HTTP to the TLS port gets no HTTP answer.
+            with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as s:
+                s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    answer = s.recv(100)
+                except ConnectionResetError:
+                    answer = b""
+                self.assertFalse(answer.startswith(b"HTTP/1.1 200"), answer)
+        with Server(f"--tls-cert={pki['server']}.pem", f"--tls-key={pki['server']}.key",
+                    f"--tls-client-ca={pki['ca']}.pem", "--http-header-timeout-secs=2") as server:
+            self.assertEqual(self.https(server, "/v2/health/live", client=pki["client"])[0], 200)
+            for client in (None, pki["rogue"]):
+                with self.assertRaises((ssl.SSLError, ConnectionResetError, BrokenPipeError), msg=client):
+                    self.https(server, "/v2/health/live", client=client)
+            # A client that connects and never handshakes is dropped (header timeout).
+            with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as idle:
+                start = time.time()
+                self.assertEqual(idle.recv(10), b"")  # closed by the server
+                self.assertLess(time.time() - start, 8)
+            self.assertEqual(self.https(server, "/v2/health/live", client=pki["client"])[0], 200)
+        # --http-plaintext keeps the HTTP port plaintext (e.g. for local probes).
+        with Server(f"--tls-cert={pki['server']}.pem", f"--tls-key={pki['server']}.key", "--http-plaintext") as server:
+            connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+            connection.request("GET", "/v2/health/live")
+            self.assertEqual(connection.getresponse().status, 200)
+            connection.close()
+            with self.tls_channel(server) as channel:
+                self.assertEqual(list(recommend(channel).item_ids), SAMPLE["top10"])
 
     def test_bad_tls_configuration_fails_at_start(self):
         pki = self.pki
