@@ -167,6 +167,47 @@ class BenchE2E(unittest.TestCase, BenchChecks):
                              "--request", request, "--requests", "50", "--warmup", "0s")
             self.assert_sane(json.loads(proc.stdout)["runs"][0])
 
+    def test_input_tensor_formats(self):
+        # The same request four ways; the server answers them all, and the byte counts say which way it went.
+        request = os.path.join(self.tmp, "formats.json")
+        with open(request, "w") as f:
+            json.dump({"inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP32",
+                                   "data": [0.1 * i for i in range(30)]}]}, f)
+        sizes = {}
+        for mode, fmt in (("grpc-infer", "binary"), ("grpc-infer", "typed"), ("rest-infer", "json"),
+                          ("rest-infer", "binary")):
+            proc = run_bench("--mode", mode, *self.grpc, *self.http, "--model", "patient_outcome", "--request",
+                             request, "--input-tensor-format", fmt, "--requests", "50", "--warmup", "0s")
+            (run,) = json.loads(proc.stdout)["runs"]
+            self.assert_sane(run)
+            sizes[mode, fmt] = run["request_bytes"]
+        self.assertGreater(sizes["rest-infer", "json"], sizes["rest-infer", "binary"])
+        self.assertGreater(sizes["rest-infer", "binary"], 30 * 4)  # JSON header + 120 raw bytes
+        self.assertGreaterEqual(sizes["grpc-infer", "typed"], sizes["grpc-infer", "binary"])
+        proc = run_bench("--mode", "rest-infer", *self.http, "--model", "patient_outcome",
+                         "--input-tensor-format", "typed", "--requests", "5", check_exit=False)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("does not apply", proc.stderr)
+
+    def test_json_histogram_and_chart(self):
+        proc = run_bench("--mode", "rest-recommend", *self.http, "--requests", "300", "--warmup", "0s")
+        (run,) = json.loads(proc.stdout)["runs"]
+        bins = run["histogram"]
+        self.assertEqual(sum(b["count"] for b in bins), run["successes"])
+        self.assertLessEqual(bins[0]["lower_ms"], run["latency_ms"]["p50"])
+        self.assertGreater(bins[-1]["upper_ms"], run["latency_ms"]["max"])
+        spec = {"type": "line", "title": "histogram", "log_x": True,
+                "series": [{"name": "rest", "points": [{"x": b["lower_ms"], "y": b["count"]} for b in bins]}]}
+        spec_path, out = os.path.join(self.tmp, "chart.json"), os.path.join(self.tmp, "chart.svg")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f)
+        proc = cli("bench", "chart", spec_path, "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            svg = f.read()
+        self.assertTrue(svg.startswith("<svg"), svg[:100])
+        self.assertIn("(log scale)", svg)
+
     def test_failed_calls_are_counted_by_status(self):
         # The demo recommender takes 32 features; 5 are refused as INVALID_ARGUMENT / HTTP 400.
         for mode, code in (("grpc-recommend", "INVALID_ARGUMENT"), ("grpc-stream", "INVALID_ARGUMENT"),

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "cli/bench/chart_command.h"
 #include "cli/bench/grpc_transport.h"
 #include "cli/bench/http_transport.h"
 #include "cli/bench/load_runner.h"
@@ -77,6 +78,12 @@ std::string RestModelPath(const BenchOptions& o) {
 TransportFactory MakeFactory(const BenchOptions& o) {
   const bool infer = o.mode == "grpc-infer" || o.mode == "rest-infer";
   if (infer && o.payload.model.empty()) throw std::invalid_argument("--model is required for " + o.mode);
+  const std::string& format = o.payload.input_tensor_format;
+  if (!format.empty() && !(o.mode == "grpc-infer" && (format == "binary" || format == "typed")) &&
+      !(o.mode == "rest-infer" && (format == "binary" || format == "json"))) {
+    throw std::invalid_argument("--input-tensor-format " + format + " does not apply to " + o.mode +
+                                " (grpc-infer: binary|typed; rest-infer: json|binary)");
+  }
   if (o.mode == "grpc-recommend" || o.mode == "grpc-stream") {
     auto pool = std::make_shared<const std::vector<RecommendationRequest>>(MakeRecommendRequests(o.payload));
     const GrpcOptions g = MakeGrpcOptions(o);
@@ -99,7 +106,13 @@ TransportFactory MakeFactory(const BenchOptions& o) {
     const std::vector<TensorSpec> specs =
         o.payload.request_file.empty() ? InputSpecsFromJson(HttpGet(MakeHttpOptions(o, 1), RestModelPath(o)))
                                        : std::vector<TensorSpec>{};
-    for (const InferPayload& p : MakeInferPayloads(o.payload, specs)) pool->bodies.push_back(InferToJson(p));
+    for (const InferPayload& p : MakeInferPayloads(o.payload, specs)) {
+      if (format == "binary") {
+        pool->bodies.push_back(InferToBinary(p, &pool->json_sizes.emplace_back()));
+      } else {
+        pool->bodies.push_back(InferToJson(p));
+      }
+    }
   } else {
     throw std::invalid_argument("unknown --mode " + o.mode);
   }
@@ -126,6 +139,10 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchOptions* o) {
   b->add_option("--model", o->payload.model, "Model name (required for infer; recommend: model_name)");
   b->add_option("--model-version", o->payload.model_version, "Model version (default: latest)");
   b->add_option("--batch", o->payload.batch, "Infer: batch size of generated inputs")->capture_default_str();
+  b->add_option("--input-tensor-format", o->payload.input_tensor_format,
+                "Infer: how inputs travel: binary (gRPC raw_input_contents, the default; REST the binary tensor "
+                "extension), typed (gRPC typed contents, e.g. fp32_contents), json (REST data arrays, the default)")
+      ->check(CLI::IsMember({"binary", "typed", "json"}));
   b->add_option("--payload-floats", o->payload.payload_floats,
                 "Recommend: features per generated request (32 for the demo model; more only for a model that "
                 "accepts them, for payload-size experiments)")
@@ -152,10 +169,14 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchOptions* o) {
   b->add_option("--html", o->html, "Also write a self-contained HTML report (SVG charts) to this file");
   b->add_option("--seed", o->payload.seed, "Seed of the generated requests")->capture_default_str();
   b->add_flag_callback("--no-progress", [o] { o->progress = false; }, "No live progress line on stderr");
+  auto* chart = b->add_subcommand("chart", "Draw one SVG chart from a JSON description (src/cli/bench/chart_command.h)");
+  chart->add_option("spec", o->chart_spec, "JSON chart description ('-' = stdin)")->required();
+  chart->add_option("--out,-o", o->chart_out, "SVG file to write (default: stdout)");
   return b;
 }
 
 int RunBench(const BenchOptions& o) {
+  if (!o.chart_spec.empty()) return RunChart(o.chart_spec, o.chart_out);
   const std::vector<double> rates = o.rate.empty() ? std::vector<double>{0} : ParseRateList(o.rate);
   const std::vector<int> levels = ParseIntList(o.concurrency.empty() ? (o.rate.empty() ? "1" : "64") : o.concurrency);
   RunPlan base;

@@ -32,6 +32,8 @@ struct BenchOptions {
   std::string format = "table";
   std::string html;
   bool progress = true;
+  // `bench chart SPEC`: draw a chart instead of running load.
+  std::string chart_spec, chart_out;
 };
 
 inline const std::vector<std::string> kModes = {"grpc-recommend", "grpc-stream", "grpc-infer", "rest-recommend",

@@ -37,7 +37,7 @@ std::string SummaryTable(const std::vector<RunResult>& runs) {
 }
 
 std::string SweepChart(const std::vector<RunResult>& runs) {
-  Series p50{"p50", "#1f77b4", {}}, p99{"p99", "#d62728", {}};
+  Series p50{"p50", "#1f77b4", {}}, p99{"p99", "#d62728", {}, "6,3"};
   for (const RunResult& r : runs) {
     p50.points.push_back({r.qps, r.latency.p50, RunLabel(r)});
     p99.points.push_back({r.qps, r.latency.p99, RunLabel(r)});

@@ -205,14 +205,19 @@ class HttpTransport final : public Transport {
     shared_.host = o.tls_server_name.empty() ? host : o.tls_server_name;
     shared_.sink = sink;
     if (UseTls(o)) shared_.ssl_context = MakeSslContext(o);
-    for (const std::string& body : pool_->bodies) {
+    for (size_t i = 0; i < pool_->bodies.size(); ++i) {
       Request& request = shared_.requests.emplace_back(http::verb::post, pool_->path, 11);
       request.set(http::field::host, o.target);
-      request.set(http::field::content_type, "application/json");
+      if (pool_->json_sizes.empty()) {
+        request.set(http::field::content_type, "application/json");
+      } else {
+        request.set(http::field::content_type, "application/octet-stream");
+        request.set("Inference-Header-Content-Length", std::to_string(pool_->json_sizes.at(i)));
+      }
       request.set(http::field::user_agent, "protoserve-cli bench");
       for (const auto& [key, value] : o.headers) request.set(key, value);
       request.keep_alive(true);
-      request.body() = body;
+      request.body() = pool_->bodies[i];
       request.prepare_payload();
     }
     try {

@@ -5,8 +5,8 @@
 // shared round-robin by the slots: HTTP/1.1 carries one request at a time
 // per connection (no pipelining), so slots sharing a connection queue for it
 // in FIFO order. A few I/O threads (`threads`) run all connections, each
-// connection on its own strand. Every request is a POST of a JSON body from a
-// shared, read-only pool with Content-Type application/json plus `headers`.
+// connection on its own strand. Every request is a POST of a body from a
+// shared, read-only pool (JSON, or JSON + tensor bytes) plus `headers`.
 // A failed or timed-out request closes its connection, which is reopened
 // for the next request (the reconnect is part of that request's latency).
 // Request/response bytes are body sizes (headers not counted). A non-2xx
@@ -38,6 +38,10 @@ struct HttpOptions {
 struct HttpRequestPool {
   std::string path;                 // e.g. "/v1/recommendations"
   std::vector<std::string> bodies;  // JSON bodies, sent round-robin
+  // KServe binary tensor extension: for each body, the size of its leading
+  // JSON, sent as Inference-Header-Content-Length with Content-Type
+  // application/octet-stream. Empty: the bodies are plain JSON.
+  std::vector<size_t> json_sizes;
 };
 
 std::unique_ptr<Transport> MakeHttpTransport(const HttpOptions& options,

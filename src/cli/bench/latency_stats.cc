@@ -41,28 +41,23 @@ LatencySummary Summarize(std::vector<int64_t>& samples_ns) {
   return s;
 }
 
-std::vector<HistogramBin> LogHistogram(std::span<const int64_t> sorted, int bins) {
+std::vector<HistogramBin> LogHistogram(std::span<const int64_t> sorted, int bins_per_decade) {
   std::vector<HistogramBin> out;
-  if (sorted.empty() || bins <= 0) return out;
-  const double lo = std::max<double>(1.0, static_cast<double>(sorted.front()));
-  const double hi = std::max<double>(lo, static_cast<double>(sorted.back()));
-  if (hi <= lo) {
-    out.push_back({lo / kNsPerMs, hi / kNsPerMs, sorted.size()});
-    return out;
+  if (sorted.empty() || bins_per_decade <= 0) return out;
+  const double per_decade = bins_per_decade;
+  // The epsilon puts a sample that sits on an edge (e.g. exactly 1 ms) in the
+  // bin that starts there despite log10's rounding.
+  auto bin_of = [&](int64_t ns) {
+    return static_cast<int64_t>(std::floor(std::log10(std::max<double>(1.0, static_cast<double>(ns))) * per_decade + 1e-9));
+  };
+  const int64_t first = bin_of(sorted.front());
+  out.resize(bin_of(sorted.back()) - first + 1);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double k = static_cast<double>(first + static_cast<int64_t>(i));
+    out[i].lower_ms = std::pow(10.0, k / per_decade) / kNsPerMs;
+    out[i].upper_ms = std::pow(10.0, (k + 1) / per_decade) / kNsPerMs;
   }
-  const double log_lo = std::log(lo), step = (std::log(hi) - log_lo) / bins;
-  out.resize(bins);
-  for (int i = 0; i < bins; ++i) {
-    out[i].lower_ms = std::exp(log_lo + step * i) / kNsPerMs;
-    out[i].upper_ms = std::exp(log_lo + step * (i + 1)) / kNsPerMs;
-  }
-  out.front().lower_ms = lo / kNsPerMs;
-  out.back().upper_ms = hi / kNsPerMs;
-  for (int64_t v : sorted) {
-    const double x = std::max<double>(1.0, static_cast<double>(v));
-    int i = static_cast<int>((std::log(x) - log_lo) / step);
-    out[std::clamp(i, 0, bins - 1)].count++;
-  }
+  for (int64_t v : sorted) out[bin_of(v) - first].count++;
   return out;
 }
 

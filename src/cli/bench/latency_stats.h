@@ -37,10 +37,13 @@ struct HistogramBin {
   uint64_t count = 0;
 };
 
-// A histogram of ascending `sorted` samples over `bins` logarithmically
-// spaced buckets from the minimum to the maximum (latency tails are long, so
-// log spacing keeps both the body and the tail visible). The last bin
-// includes the maximum. All equal samples give one bin holding them all.
-std::vector<HistogramBin> LogHistogram(std::span<const int64_t> sorted, int bins);
+// A histogram of ascending `sorted` samples over logarithmically spaced bins
+// with fixed edges, 10^(k / bins_per_decade) ns for integer k (so 0.1 ms,
+// 1 ms, 10 ms are always edges): latency tails are long, so log spacing keeps
+// both the body and the tail visible, and fixed edges make the histograms of
+// different runs comparable bin for bin. Bins run from the one holding the
+// minimum to the one holding the maximum, empty ones included. Samples below
+// 1 ns count as 1 ns.
+std::vector<HistogramBin> LogHistogram(std::span<const int64_t> sorted, int bins_per_decade);
 
 }  // namespace protoserve::cli::bench

@@ -18,6 +18,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// 10 bins per decade: each bin ~26% wider than the one before, fine enough to
+// show a distribution's shape, coarse enough that a run's bins stay few.
+constexpr int kHistogramBinsPerDecade = 10;
+
 double CpuSeconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -240,7 +244,7 @@ RunResult LoadRunner::Impl::Collect(Clock::time_point end, double cpu_end) {
   r.duration_s = std::chrono::duration<double>(last_done - measure_start_).count();
   r.qps = r.duration_s > 0 ? r.successes / r.duration_s : 0;
   r.latency = Summarize(latencies);
-  r.histogram = LogHistogram(latencies, 40);
+  r.histogram = LogHistogram(latencies, kHistogramBinsPerDecade);
   r.request_bytes = r.requests ? static_cast<double>(request_bytes) / r.requests : 0;
   r.response_bytes = r.successes ? static_cast<double>(response_bytes) / r.successes : 0;
   const double window_s = std::chrono::duration<double>(end - measure_start_).count();

@@ -47,7 +47,7 @@ struct RunResult {
   double duration_s = 0;
   double qps = 0;
   LatencySummary latency;
-  std::vector<HistogramBin> histogram;  // for the HTML report
+  std::vector<HistogramBin> histogram;  // of the successful calls' latencies
   double request_bytes = 0;   // mean per recorded call
   double response_bytes = 0;  // mean per successful call
   // CPU time of this whole process (all threads) per second of the measured

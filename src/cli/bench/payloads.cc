@@ -67,6 +67,82 @@ void AppendBytesElement(const std::string& value, std::string* raw) {
   raw->append(value);
 }
 
+// The elements of a BYTES input's raw form (each a 4-byte length + bytes).
+std::vector<std::string> BytesElements(const std::string& raw) {
+  std::vector<std::string> elements;
+  for (size_t i = 0; i + 4 <= raw.size();) {
+    uint32_t length;
+    std::memcpy(&length, raw.data() + i, 4);
+    elements.push_back(raw.substr(i + 4, length));
+    i += 4 + length;
+  }
+  return elements;
+}
+
+// Calls f(value) for each element of a fixed-size input, as its C++ type;
+// false if the datatype is not one.
+template <typename F>
+bool ForEachValue(const InferInput& input, F&& f) {
+  return VisitNumeric(input.spec.datatype, [&](auto zero) {
+    using T = decltype(zero);
+    for (size_t i = 0; i + sizeof(T) <= input.raw.size(); i += sizeof(T)) {
+      T v;
+      std::memcpy(&v, input.raw.data() + i, sizeof(T));
+      f(v);
+    }
+  });
+}
+
+// The KServe typed contents field for each element type.
+void AddTyped(inference::InferTensorContents* c, bool v) { c->add_bool_contents(v); }
+void AddTyped(inference::InferTensorContents* c, float v) { c->add_fp32_contents(v); }
+void AddTyped(inference::InferTensorContents* c, double v) { c->add_fp64_contents(v); }
+void AddTyped(inference::InferTensorContents* c, int64_t v) { c->add_int64_contents(v); }
+void AddTyped(inference::InferTensorContents* c, uint64_t v) { c->add_uint64_contents(v); }
+void AddTyped(inference::InferTensorContents* c, int32_t v) { c->add_int_contents(v); }
+void AddTyped(inference::InferTensorContents* c, uint32_t v) { c->add_uint_contents(v); }
+
+void SetTypedContents(const InferInput& input, inference::InferTensorContents* contents) {
+  if (input.spec.datatype == "BYTES") {
+    for (std::string& element : BytesElements(input.raw)) contents->add_bytes_contents(std::move(element));
+    return;
+  }
+  const bool known = ForEachValue(input, [&](auto v) {
+    using T = decltype(v);
+    if constexpr (std::is_same_v<T, bool> || sizeof(T) == 8) AddTyped(contents, v);
+    else if constexpr (std::is_same_v<T, float>) AddTyped(contents, v);
+    else if constexpr (std::is_signed_v<T>) AddTyped(contents, static_cast<int32_t>(v));  // INT8/16/32
+    else AddTyped(contents, static_cast<uint32_t>(v));                                   // UINT8/16/32
+  });
+  if (!known) throw std::runtime_error(input.spec.datatype + " has no typed contents field; send it raw");
+}
+
+// KServe v2 request JSON: each input's values as "data", or (binary) only
+// their size as parameter "binary_data_size", the bytes following the JSON.
+json InferJsonHeader(const InferPayload& payload, bool binary) {
+  json inputs = json::array();
+  for (const InferInput& input : payload.inputs) {
+    json tensor = {{"name", input.spec.name}, {"shape", input.spec.shape}, {"datatype", input.spec.datatype}};
+    if (binary) {
+      tensor["parameters"] = {{"binary_data_size", input.raw.size()}};
+    } else if (input.spec.datatype == "BYTES") {
+      tensor["data"] = BytesElements(input.raw);
+    } else {
+      json data = json::array();
+      ForEachValue(input, [&](auto v) { data.push_back(v); });
+      tensor["data"] = std::move(data);
+    }
+    inputs.push_back(std::move(tensor));
+  }
+  json body = {{"inputs", inputs}};
+  if (!payload.outputs.empty()) {
+    json outputs = json::array();
+    for (const auto& name : payload.outputs) outputs.push_back({{"name", name}});
+    body["outputs"] = outputs;
+  }
+  return body;
+}
+
 InferInput RandomInput(const TensorSpec& spec, std::mt19937_64& rng) {
   InferInput input{spec, {}};
   const int64_t n = ElementCount(spec.shape);
@@ -236,6 +312,7 @@ InferPayload InferPayloadFromJson(const std::string& text) {
 }
 
 inference::ModelInferRequest ToModelInferRequest(const InferPayload& payload, const PayloadOptions& options) {
+  const bool typed = options.input_tensor_format == "typed";
   inference::ModelInferRequest request;
   request.set_model_name(options.model);
   request.set_model_version(options.model_version);
@@ -244,42 +321,23 @@ inference::ModelInferRequest ToModelInferRequest(const InferPayload& payload, co
     tensor->set_name(input.spec.name);
     tensor->set_datatype(input.spec.datatype);
     for (int64_t d : input.spec.shape) tensor->add_shape(d);
-    request.add_raw_input_contents(input.raw);
+    if (typed) {
+      SetTypedContents(input, tensor->mutable_contents());
+    } else {
+      request.add_raw_input_contents(input.raw);
+    }
   }
   for (const std::string& name : payload.outputs) request.add_outputs()->set_name(name);
   return request;
 }
 
-std::string InferToJson(const InferPayload& payload) {
-  json inputs = json::array();
-  for (const InferInput& input : payload.inputs) {
-    json data = json::array();
-    if (input.spec.datatype == "BYTES") {
-      for (size_t i = 0; i + 4 <= input.raw.size();) {
-        uint32_t length;
-        std::memcpy(&length, input.raw.data() + i, 4);
-        data.push_back(input.raw.substr(i + 4, length));
-        i += 4 + length;
-      }
-    } else {
-      VisitNumeric(input.spec.datatype, [&](auto zero) {
-        using T = decltype(zero);
-        for (size_t i = 0; i + sizeof(T) <= input.raw.size(); i += sizeof(T)) {
-          T v;
-          std::memcpy(&v, input.raw.data() + i, sizeof(T));
-          data.push_back(v);
-        }
-      });
-    }
-    inputs.push_back({{"name", input.spec.name}, {"shape", input.spec.shape}, {"datatype", input.spec.datatype}, {"data", data}});
-  }
-  json body = {{"inputs", inputs}};
-  if (!payload.outputs.empty()) {
-    json outputs = json::array();
-    for (const auto& name : payload.outputs) outputs.push_back({{"name", name}});
-    body["outputs"] = outputs;
-  }
-  return body.dump();
+std::string InferToJson(const InferPayload& payload) { return InferJsonHeader(payload, false).dump(); }
+
+std::string InferToBinary(const InferPayload& payload, size_t* json_size) {
+  std::string body = InferJsonHeader(payload, true).dump();
+  *json_size = body.size();
+  for (const InferInput& input : payload.inputs) body += input.raw;
+  return body;
 }
 
 }  // namespace protoserve::cli::bench

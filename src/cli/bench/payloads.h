@@ -3,7 +3,9 @@
 // Recommend modes send RecommendationRequest messages (gRPC) or their JSON
 // twin {"user_id","features","top_k",...} (REST). Infer modes send an
 // InferPayload as a ModelInferRequest with raw_input_contents (gRPC) or as
-// KServe v2 JSON {"inputs":[{"name","shape","datatype","data"}]} (REST).
+// KServe v2 JSON {"inputs":[{"name","shape","datatype","data"}]} (REST); or,
+// with input_tensor_format, as typed contents (gRPC) or with the binary
+// tensor extension (REST).
 //
 // Sources, in order of precedence:
 //  * a request file (--request): one request, sent repeatedly;
@@ -36,6 +38,11 @@ struct PayloadOptions {
   int payload_floats = 32;
   int top_k = 0;  // 0 = server default
   uint64_t seed = 42;
+  // How infer inputs travel: "binary" (gRPC raw_input_contents; REST the
+  // binary tensor extension), "typed" (gRPC InferTensorContents, e.g.
+  // fp32_contents), "json" (REST "data" arrays); empty: the mode's default,
+  // raw on gRPC and JSON on REST.
+  std::string input_tensor_format;
 };
 
 std::vector<RecommendationRequest> MakeRecommendRequests(const PayloadOptions& options);
@@ -67,7 +74,13 @@ std::vector<InferPayload> MakeInferPayloads(const PayloadOptions& options, const
 // Parses KServe v2 JSON {"inputs":[...], "outputs":[{"name"}]}.
 InferPayload InferPayloadFromJson(const std::string& text);
 
+// raw_input_contents, or the typed contents fields when
+// options.input_tensor_format is "typed" (FP16/BF16 have none: throws).
 inference::ModelInferRequest ToModelInferRequest(const InferPayload& payload, const PayloadOptions& options);
 std::string InferToJson(const InferPayload& payload);
+// The KServe binary tensor extension: the JSON (inputs with parameter
+// "binary_data_size", no "data"), then every input's raw bytes in order;
+// `json_size` receives the JSON's length, for Inference-Header-Content-Length.
+std::string InferToBinary(const InferPayload& payload, size_t* json_size);
 
 }  // namespace protoserve::cli::bench

@@ -46,6 +46,11 @@ nlohmann::ordered_json RunsToJson(const std::vector<RunResult>& runs) {
         {"client_cpu_cores", r.client_cpu_cores},
     };
     if (r.plan.rate > 0) run["send_lag_ms"] = {{"p99", r.send_lag_p99_ms}, {"max", r.send_lag_max_ms}};
+    nlohmann::ordered_json histogram = nlohmann::ordered_json::array();
+    for (const HistogramBin& bin : r.histogram) {
+      histogram.push_back({{"lower_ms", bin.lower_ms}, {"upper_ms", bin.upper_ms}, {"count", bin.count}});
+    }
+    run["histogram"] = std::move(histogram);
     list.push_back(std::move(run));
   }
   return {{"runs", list}};

@@ -4,9 +4,12 @@
 // JSON: {"runs":[{"mode","target","concurrency","rate","requests","successes",
 //   "errors":{name:count},"duration_s","qps","latency_ms":{"p50","p90","p95",
 //   "p99","p999","max","mean"},"request_bytes","response_bytes",
-//   "client_cpu_cores","send_lag_ms":{"p99","max"}}]}
+//   "client_cpu_cores","send_lag_ms":{"p99","max"},
+//   "histogram":[{"lower_ms","upper_ms","count"}]}]}
 // "rate" is null for closed-loop runs; "send_lag_ms" is present for
 // open-loop runs only. Latencies are in ms, bytes are means per request.
+// "histogram" is LogHistogram's (latency_stats.h): 10 bins per decade with
+// fixed edges, so the histograms of different runs line up.
 // Pure functions of their input.
 #pragma once
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -116,6 +118,43 @@ TEST(PayloadsTest, InferJsonRoundTripAndGrpcRequest) {
   EXPECT_EQ(request.inputs(0).shape_size(), 2);
   EXPECT_EQ(request.raw_input_contents(0), parsed.inputs[0].raw);
   EXPECT_EQ(request.outputs(0).name(), "y");
+}
+
+TEST(PayloadsTest, TypedContentsCarryTheSameValues) {
+  const InferPayload parsed = InferPayloadFromJson(
+      R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2.5,-3]},
+                    {"name":"i","shape":[2],"datatype":"INT16","data":[-7,9]},
+                    {"name":"u","shape":[1],"datatype":"UINT64","data":[42]},
+                    {"name":"s","shape":[2],"datatype":"BYTES","data":["ab","c"]}]})");
+  PayloadOptions options;
+  options.input_tensor_format = "typed";
+  const auto request = ToModelInferRequest(parsed, options);
+  EXPECT_EQ(request.raw_input_contents_size(), 0);
+  ASSERT_EQ(request.inputs_size(), 4);
+  const auto& fp32 = request.inputs(0).contents().fp32_contents();
+  EXPECT_EQ(std::vector<float>(fp32.begin(), fp32.end()), (std::vector<float>{1, 2.5, -3}));
+  const auto& ints = request.inputs(1).contents().int_contents();
+  EXPECT_EQ(std::vector<int32_t>(ints.begin(), ints.end()), (std::vector<int32_t>{-7, 9}));
+  EXPECT_EQ(request.inputs(2).contents().uint64_contents(0), 42u);
+  ASSERT_EQ(request.inputs(3).contents().bytes_contents_size(), 2);
+  EXPECT_EQ(request.inputs(3).contents().bytes_contents(1), "c");
+  // Packed repeated floats: about the raw size plus a few bytes of tags.
+  EXPECT_LT(request.inputs(0).contents().ByteSizeLong(), parsed.inputs[0].raw.size() + 4);
+}
+
+TEST(PayloadsTest, BinaryExtensionBody) {
+  const InferPayload parsed = InferPayloadFromJson(
+      R"({"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[[1,2]]},
+                    {"name":"y","shape":[1],"datatype":"INT64","data":[5]}],"outputs":[{"name":"z"}]})");
+  size_t json_size = 0;
+  const std::string body = InferToBinary(parsed, &json_size);
+  ASSERT_EQ(body.size(), json_size + 8 + 8);
+  const auto header = nlohmann::json::parse(body.substr(0, json_size));
+  EXPECT_EQ(header["inputs"][0]["parameters"]["binary_data_size"], 8);
+  EXPECT_FALSE(header["inputs"][0].contains("data"));
+  EXPECT_EQ(header["inputs"][1]["shape"], nlohmann::json::array({1}));
+  EXPECT_EQ(header["outputs"][0]["name"], "z");
+  EXPECT_EQ(body.substr(json_size), parsed.inputs[0].raw + parsed.inputs[1].raw);
 }
 
 TEST(PayloadsTest, InferJsonErrors) {

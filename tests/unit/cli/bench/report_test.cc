@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "cli/bench/chart_command.h"
 #include "cli/bench/svg_chart.h"
 
 namespace protoserve::cli::bench {
@@ -44,6 +45,10 @@ TEST(ReportTest, JsonHasTheDocumentedFields) {
   EXPECT_EQ(run["latency_ms"]["p999"], 5.0);
   EXPECT_EQ(j["runs"][1]["rate"], 500.0);
   EXPECT_TRUE(j["runs"][1].contains("send_lag_ms"));
+  ASSERT_EQ(run["histogram"].size(), 2u);
+  EXPECT_EQ(run["histogram"][1]["lower_ms"], 1.0);
+  EXPECT_EQ(run["histogram"][1]["upper_ms"], 6.0);
+  EXPECT_EQ(run["histogram"][1]["count"], 48);
 }
 
 TEST(ReportTest, CsvHasOneRowPerRun) {
@@ -103,6 +108,47 @@ TEST(SvgChartTest, ChartsEscapeText) {
   // Empty input still draws valid axes.
   EXPECT_NE(LineChart({"t", "x", "y"}, {}).find("</svg>"), std::string::npos);
   EXPECT_NE(BarChart({"t", "x", "y"}, {}, "blue").find("</svg>"), std::string::npos);
+}
+
+TEST(SvgChartTest, TickLabels) {
+  EXPECT_EQ(TickLabel(0.25), "0.25");
+  EXPECT_EQ(TickLabel(500), "500");
+  EXPECT_EQ(TickLabel(5000), "5k");
+  EXPECT_EQ(TickLabel(20000), "20k");
+  EXPECT_EQ(TickLabel(1.5e6), "1.5M");
+}
+
+TEST(SvgChartTest, LogAxesTickDecadesAndSkipNonPositivePoints) {
+  Axes axes{"bytes", "elements", "bytes", 640, 360};
+  axes.log_x = axes.log_y = true;
+  const std::string svg =
+      LineChart(axes, {{"json", "red", {{32, 700, ""}, {131072, 2.6e6, ""}, {0, 5, "dropped"}}, "4,2"}});
+  EXPECT_NE(svg.find(">10<"), std::string::npos);      // x decades from 10 ...
+  EXPECT_NE(svg.find(">1M<"), std::string::npos);      // ... to 1M
+  EXPECT_NE(svg.find(">100<"), std::string::npos);     // y decades from 100 ...
+  EXPECT_NE(svg.find(">10M<"), std::string::npos);     // ... to 10M
+  EXPECT_NE(svg.find("(log scale)"), std::string::npos);
+  EXPECT_NE(svg.find("stroke-dasharray=\"4,2\""), std::string::npos);
+  EXPECT_EQ(svg.find("dropped"), std::string::npos);  // x = 0 has no place on a log axis
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  EXPECT_EQ(svg.find("inf"), std::string::npos);
+}
+
+TEST(ChartCommandTest, DrawsLineAndBarSpecs) {
+  const auto line = ChartFromJson(nlohmann::json::parse(
+      R"({"type":"line","title":"p50 vs qps","log_y":true,
+          "series":[{"name":"protoserve gRPC","color":"#1f77b4","points":[{"x":100,"y":0.2,"label":"c=1"}]}]})"));
+  EXPECT_NE(line.find("p50 vs qps"), std::string::npos);
+  EXPECT_NE(line.find("protoserve gRPC"), std::string::npos);
+  EXPECT_NE(line.find("c=1"), std::string::npos);
+  const auto bar = ChartFromJson(nlohmann::json::parse(
+      R"({"type":"bar","title":"qps","bars":[{"label":"on","value":3668},{"label":"off","value":3122}]})"));
+  EXPECT_NE(bar.find(">on<"), std::string::npos);
+  EXPECT_NE(bar.find(">3668<"), std::string::npos);  // centered labels show values
+  EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"pie","bars":[]})")), std::invalid_argument);
+  EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"line"})")), std::invalid_argument);
+  EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"bar","bars":[{"label":"x"}]})")),
+               std::invalid_argument);
 }
 
 }  // namespace
