@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "grpc/engine_tuning.h"
 #include "recommender.grpc.pb.h"
 
 namespace {
@@ -74,6 +75,7 @@ class CqCall {
 }  // namespace
 
 int main(int argc, char** argv) {
+  protoserve::TuneGrpcProcess();  // as protoserve's GrpcServer does
   std::string address = "127.0.0.1";
   int port = 0;
   std::string engine = "callback";

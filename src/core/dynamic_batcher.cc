@@ -67,9 +67,14 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
       return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
     }
     request->enqueued = Clock::now();
-    // Only when nothing at all is executing: under concurrent load requests
-    // take the queue, where they are batched.
-    const bool run_inline = options_.inline_when_idle && queue_.empty() && executing_ == 0 &&
+    // When nothing is executing, or when an instance is free and the model
+    // never waits for company (max_queue_delay 0: an instance thread would
+    // start this request alone at once anyway). Otherwise requests take the
+    // queue, where they are batched.
+    const int slots = std::max(1, options_.instance_count);
+    const bool free_instance =
+        executing_ == 0 || (executing_ < slots && options_.max_queue_delay <= Clock::duration::zero());
+    const bool run_inline = options_.inline_when_idle && queue_.empty() && free_instance &&
                             request->deadline > request->enqueued;
     if (!run_inline) {
       queue_.push_back(std::move(request));

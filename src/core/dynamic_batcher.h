@@ -8,11 +8,14 @@
 // is below its target size AND other requests are executing on other
 // instances: under load this fills batches, while a lone request at low load
 // runs at once instead of waiting for a batch that will not come.
-// When nothing is queued or executing, Enqueue() runs the request at once on
-// the caller's thread (`inline_when_idle`), holding one instance slot: at low
-// load this saves two thread hand-offs per request (measured:
-// docs/benchmarks.md). Under concurrent load requests take the queue, where
-// they batch; batches executing at once never exceed `instance_count`.
+// When nothing is queued and an instance is free, Enqueue() runs the request
+// at once on the caller's thread (`inline_when_idle`), holding that
+// instance's slot: this saves two thread hand-offs per request (measured:
+// docs/benchmarks.md). With a max_queue_delay, only when nothing at all is
+// executing, so that under load requests take the queue and wait there for
+// company; with none, whenever a slot is free (an instance thread would run
+// the request alone at once anyway). Once every instance is busy requests
+// queue and batch; batches executing at once never exceed `instance_count`.
 // Requests whose deadline passed or whose caller cancelled are completed
 // without execution. Inputs of a multi-request batch are concatenated (one
 // copy); outputs are split back as views of the batch output (no copy).

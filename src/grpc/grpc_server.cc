@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
 
 namespace protoserve {
@@ -13,6 +14,7 @@ GrpcServer::GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> se
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 Status GrpcServer::Start() {
+  TuneGrpcProcess();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -8,13 +8,16 @@
 
 #include "core/metrics.h"
 #include "core/model_repository.h"
+#include "grpc/arena_allocator.h"
 #include "inference.grpc.pb.h"
 
 namespace protoserve {
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  InferenceService(ModelRepository* repository, Metrics* metrics) : repository_(repository), metrics_(metrics) {}
+  InferenceService(ModelRepository* repository, Metrics* metrics) : repository_(repository), metrics_(metrics) {
+    SetMessageAllocatorFor_ModelInfer(&infer_allocator_);
+  }
 
   // ServerReady is false until the initial load finished and after shutdown began.
   void set_ready(bool ready) { ready_.store(ready); }
@@ -59,6 +62,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Metrics* const metrics_;  // may be null
   std::atomic<bool> ready_{false};
   bool explicit_control_ = false;  // set before the server starts
+  // Raw tensors larger than the first block get arena blocks of their own.
+  ArenaMessageAllocator<inference::ModelInferRequest, inference::ModelInferResponse, 4096> infer_allocator_;
 };
 
 // Metadata of a model (shared by gRPC and REST so both say the same).

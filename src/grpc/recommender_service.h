@@ -4,6 +4,7 @@
 
 #include "core/metrics.h"
 #include "core/recommender.h"
+#include "grpc/arena_allocator.h"
 #include "recommender.grpc.pb.h"
 
 namespace protoserve {
@@ -11,7 +12,9 @@ namespace protoserve {
 class RecommenderService final : public ::Recommender::CallbackService {
  public:
   RecommenderService(const RecommendationEngine* recommender, Metrics* metrics)
-      : recommender_(recommender), metrics_(metrics) {}
+      : recommender_(recommender), metrics_(metrics) {
+    SetMessageAllocatorFor_GetRecommendations(&allocator_);
+  }
 
   grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context,
                                                const RecommendationRequest* request,
@@ -22,6 +25,7 @@ class RecommenderService final : public ::Recommender::CallbackService {
  private:
   const RecommendationEngine* const recommender_;
   Metrics* const metrics_;  // may be null
+  ArenaMessageAllocator<RecommendationRequest, RecommendationResponse> allocator_;
 };
 
 }  // namespace protoserve

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace protoserve {
@@ -126,6 +127,49 @@ TEST(DynamicBatcherTest, InlineExecutionNeverExceedsInstanceCount) {
   for (auto& t : callers) t.join();
   EXPECT_EQ(ok.load(), 60);
   EXPECT_EQ(peak.load(), 1);  // one instance: never two batches at once
+}
+
+// With two instances, a caller arriving while one instance executes takes the
+// free one on its own thread when the model never waits for company; with a
+// max_queue_delay it queues instead (an instance thread may wait for company).
+TEST(DynamicBatcherTest, FreeSecondInstanceRunsInlineOnlyWithoutQueueDelay) {
+  for (const auto delay : {Clock::duration::zero(), Clock::duration(std::chrono::milliseconds(1))}) {
+    BatcherOptions options = Batching(8, delay, 2);
+    options.inline_when_idle = true;
+    std::promise<void> first_started, release_first;
+    std::shared_future<void> released = release_first.get_future().share();
+    std::mutex mu;
+    std::vector<std::thread::id> threads;  // executing thread per call, in order
+    DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+      bool first;
+      {
+        std::lock_guard lock(mu);
+        first = threads.empty();
+        threads.push_back(std::this_thread::get_id());
+      }
+      if (first) {
+        first_started.set_value();
+        released.wait();
+      }
+      out->push_back(in[0]);
+      return Status::Ok();
+    });
+    ASSERT_TRUE(batcher.Start().ok());
+    std::promise<Result> p1, p2;
+    std::thread holder([&] { ASSERT_TRUE(batcher.Enqueue(Request({1}, &p1)).ok()); });  // inline: nothing executing
+    first_started.get_future().wait();
+    ASSERT_TRUE(batcher.Enqueue(Request({2}, &p2)).ok());
+    EXPECT_EQ(p2.get_future().get().values, std::vector<float>{2});  // not stuck behind the first
+    release_first.set_value();
+    holder.join();
+    EXPECT_EQ(p1.get_future().get().values, std::vector<float>{1});
+    ASSERT_EQ(threads.size(), 2u);
+    if (delay == Clock::duration::zero()) {
+      EXPECT_EQ(threads[1], std::this_thread::get_id()) << "delay 0: ran inline on the caller";
+    } else {
+      EXPECT_NE(threads[1], std::this_thread::get_id()) << "with a delay: queued for an instance thread";
+    }
+  }
 }
 
 TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {
