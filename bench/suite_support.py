@@ -1,0 +1,159 @@
+"""Pieces of the benchmark suite (bench/run_suite.py): server processes, `protoserve-cli bench` runs, the
+markdown report and its charts (drawn by `protoserve-cli bench chart`, the bench tool's own SVG code)."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+
+class Proc:
+    """A server process; waits for its 'listening on HOST:PORT' lines."""
+
+    def __init__(self, args, patterns, env=None, timeout=180):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env=dict(os.environ, **(env or {})))
+        self.ports = {}
+        deadline = time.time() + timeout
+        while len(self.ports) < len(patterns) and time.time() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            for key, pattern in patterns.items():
+                m = re.search(pattern, line)
+                if m:
+                    self.ports[key] = int(m.group(1)) if m.group(1).isdigit() else m.group(1)
+        if len(self.ports) < len(patterns):
+            self.stop()
+            raise RuntimeError(f"{args[0]} did not start")
+        # Keep draining output so the child never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.p.stdout], daemon=True).start()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def protoserve(build, repo, *extra):
+    return Proc([os.path.join(build, "protoserve"), f"--model-repository={repo}", "--grpc-port=0", "--http-port=0",
+                 "--address=127.0.0.1", *extra],
+                {"grpc": r"gRPC listening on \S+:(\d+)", "http": r"HTTP listening on \S+:(\d+)",
+                 "ready": r"protoserve (ready)"})
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench(build, *args, duration):
+    cmd = [os.path.join(build, "protoserve-cli"), "bench", "--format", "json", "--no-progress", "-d", duration,
+           "--warmup", "1s", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}\n{out.stderr}")
+    return json.loads(out.stdout)["runs"]
+
+
+def command_text(*args, duration):
+    return "protoserve-cli bench " + " ".join(args) + f" -d {duration}"
+
+
+def lower(reduction):
+    return f"{reduction:.0%} lower" if reduction >= 0 else f"{-reduction:.0%} higher"
+
+
+def ms(x):
+    return f"{x:.3f}"
+
+
+def by_concurrency(runs):
+    return {r["concurrency"]: r for r in runs}
+
+
+def errors_in(run):
+    return sum(run.get("errors", {}).values())
+
+
+class Report:
+    """The markdown being written; every table is captioned with its command, the machine and the date."""
+
+    def __init__(self, stamp):
+        self.parts = []
+        self.stamp = stamp
+
+    def add(self, text):
+        self.parts.append(text.rstrip() + "\n\n")
+
+    def table(self, header, rows, source):
+        """`source`: how the figures were obtained, e.g. "Command: `protoserve-cli bench ...`"."""
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+        self.add("\n".join(lines))
+        self.add(f"<sub>{source}. Measured {self.stamp}.</sub>")
+
+
+class Charts:
+    """SVG charts drawn by `protoserve-cli bench chart` (the bench tool's own chart code) into docs/img/."""
+
+    def __init__(self, build, img_dir):
+        self.cli = os.path.join(build, "protoserve-cli")
+        self.img_dir = img_dir
+
+    def draw(self, name, spec):
+        """Writes img/<name> and returns the markdown that embeds it."""
+        path = os.path.join(self.img_dir, name)
+        subprocess.run([self.cli, "bench", "chart", "-", "-o", path], input=json.dumps(spec), text=True,
+                       check=True, timeout=60)
+        return f"![{spec['title']}](img/{name})"
+
+    def latency_vs_throughput(self, name, title, runs_by_name):
+        """p50 (solid) and p99 (dashed) vs qps across a concurrency sweep, one colour per contender."""
+        series = []
+        for label, color, runs in runs_by_name:
+            for q, dash in (("p50", ""), ("p99", "6,3")):
+                points = [{"x": r["qps"], "y": r["latency_ms"][q],
+                           "label": f"c={r['concurrency']}" if q == "p50" and r in (runs[0], runs[-1]) else ""}
+                          for r in runs]
+                series.append({"name": f"{label} {q}", "color": color, "dash": dash, "points": points})
+        return self.draw(name, {"type": "line", "title": title, "x_label": "throughput (requests/s)",
+                                "y_label": "latency (ms)", "log_x": True, "log_y": True, "width": 860,
+                                "height": 440, "series": series})
+
+    def histograms(self, name, title, runs_by_name):
+        """Latency distributions on one log axis: the share of requests in each of the runs' common bins."""
+        series = []
+        for label, color, run in runs_by_name:
+            total = sum(b["count"] for b in run["histogram"]) or 1
+            series.append({"name": label, "color": color, "points": [
+                {"x": (b["lower_ms"] * b["upper_ms"]) ** 0.5, "y": 100 * b["count"] / total}
+                for b in run["histogram"]]})
+        return self.draw(name, {"type": "line", "title": title, "x_label": "latency (ms), bins of 10 per decade",
+                                "y_label": "% of requests", "log_x": True, "width": 800, "height": 400,
+                                "series": series})
+
+    def bars(self, name, title, y_label, labels, values):
+        return self.draw(name, {"type": "bar", "title": title, "y_label": y_label, "width": 640, "height": 320,
+                                "bars": [{"label": l, "value": v} for l, v in zip(labels, values)]})
+
+
+def write_repo_variant(src_repo, model, config_edit):
+    """A temporary repository holding a copy of `model` with an edited config."""
+    root = tempfile.mkdtemp(prefix="protoserve-bench-")
+    shutil.copytree(os.path.join(src_repo, model), os.path.join(root, model))
+    path = os.path.join(root, model, "config.pbtxt")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(config_edit(text))
+    return root
