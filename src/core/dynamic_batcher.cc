@@ -215,11 +215,13 @@ void DynamicBatcher::ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> b
   } else {
     for (size_t i = 0; i < batch.front()->inputs.size(); ++i) inputs.push_back(Concatenate(batch, i, rows));
   }
+  const auto execute = Clock::now();
   std::vector<Tensor> outputs;
   Status status = executor_(inputs, &outputs);
   inputs.clear();
   BatchTiming timing;
-  timing.compute = Clock::now() - start;
+  timing.compute_input = execute - start;
+  timing.compute = Clock::now() - execute;
   timing.batch_rows = rows;
 
   const bool split = options_.max_batch_size > 0;

@@ -42,8 +42,9 @@ namespace protoserve {
 using Clock = std::chrono::steady_clock;
 
 struct BatchTiming {
-  Clock::duration queue{};    // enqueue -> execution start
-  Clock::duration compute{};  // execution of the whole batch
+  Clock::duration queue{};          // enqueue -> batch start
+  Clock::duration compute_input{};  // gathering the batch's inputs (concatenation)
+  Clock::duration compute{};        // execution of the whole batch by the backend
   int64_t batch_rows = 0;     // rows in the batch this request ran in
 };
 

@@ -163,6 +163,7 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
       stats_.success_count.fetch_add(1, std::memory_order_relaxed);
       stats_.success_ns.fetch_add(total_ns, std::memory_order_relaxed);
       stats_.queue_ns.fetch_add(Nanos(timing.queue), std::memory_order_relaxed);
+      stats_.compute_input_ns.fetch_add(Nanos(timing.compute_input), std::memory_order_relaxed);
       stats_.compute_ns.fetch_add(Nanos(timing.compute), std::memory_order_relaxed);
       stats_.inference_count.fetch_add(outputs.empty() || config_.max_batch_size() == 0 ? 1 : outputs[0].shape()[0],
                                        std::memory_order_relaxed);
@@ -177,7 +178,10 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
       stats_.fail_ns.fetch_add(total_ns, std::memory_order_relaxed);
     }
     stats_.last_inference_ms.store(NowEpochMillis(), std::memory_order_relaxed);
+    const bool ok = status.ok();
+    const auto completion = Clock::now();
     done(std::move(status), std::move(response));
+    if (ok) stats_.compute_output_ns.fetch_add(Nanos(Clock::now() - completion), std::memory_order_relaxed);
   };
   Status queued = batcher_->Enqueue(std::move(pending));
   return queued.ok() ? queued : refuse(queued);

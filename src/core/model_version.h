@@ -37,7 +37,9 @@ struct InferStats {
   std::atomic<uint64_t> success_ns{0};       // request received -> response
   std::atomic<uint64_t> fail_ns{0};
   std::atomic<uint64_t> queue_ns{0};
-  std::atomic<uint64_t> compute_ns{0};
+  std::atomic<uint64_t> compute_input_ns{0};   // batch input gathering
+  std::atomic<uint64_t> compute_ns{0};         // backend execution
+  std::atomic<uint64_t> compute_output_ns{0};  // front-end completion: outputs into the response
   std::atomic<uint64_t> last_inference_ms{0};  // unix epoch milliseconds
 
   struct BatchBucket {

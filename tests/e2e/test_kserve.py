@@ -276,7 +276,10 @@ class KServeE2E(unittest.TestCase):
         after = stats()
         self.assertEqual(after.inference_stats.success.count - before.inference_stats.success.count, 4)
         self.assertEqual(after.inference_count - before.inference_count, 12)
-        self.assertGreater(after.inference_stats.compute_infer.ns, before.inference_stats.compute_infer.ns)
+        for part in ("compute_input", "compute_infer", "compute_output"):
+            self.assertEqual(getattr(after.inference_stats, part).count - getattr(before.inference_stats, part).count,
+                             4, part)
+            self.assertGreater(getattr(after.inference_stats, part).ns, getattr(before.inference_stats, part).ns, part)
         self.assertGreater(after.last_inference, 0)
         self.assertIn(3, [b.batch_size for b in after.batch_stats])
         all_stats = self.stub.ModelStatistics(pb.ModelStatisticsRequest())
