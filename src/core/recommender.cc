@@ -2,11 +2,10 @@
 
 #include <cmath>
 #include <cstring>
-#include <mutex>
-#include <optional>
 #include <unordered_set>
 #include <algorithm>
 
+#include "core/shadow.h"
 #include "core/top_k.h"
 
 namespace protoserve {
@@ -68,22 +67,13 @@ StatusOr<int> RecommenderScoresOutput(const ModelVersion& model, size_t feature_
   return scores_index;
 }
 
-// Compares a primary answer with its shadow's once both have arrived.
-struct ShadowComparison {
-  std::mutex mu;
-  std::optional<std::vector<std::string>> primary, shadow;  // guarded by mu
-
-  // Returns the top-k overlap (|A and B| / |A|) once both sides are in.
-  std::optional<double> Offer(bool is_primary, std::vector<std::string> ids) {
-    std::lock_guard lock(mu);
-    (is_primary ? primary : shadow) = std::move(ids);
-    if (!primary || !shadow) return std::nullopt;
-    if (primary->empty()) return 1.0;
-    size_t common = 0;
-    for (const auto& id : *primary) common += std::count(shadow->begin(), shadow->end(), id) > 0;
-    return static_cast<double>(common) / static_cast<double>(primary->size());
-  }
-};
+// Top-k overlap of a shadow's answer with the primary's: |A and B| / |A|.
+double TopKOverlap(const std::vector<std::string>& primary, const std::vector<std::string>& shadow) {
+  if (primary.empty()) return 1.0;
+  size_t common = 0;
+  for (const auto& id : primary) common += std::count(shadow.begin(), shadow.end(), id) > 0;
+  return static_cast<double>(common) / static_cast<double>(primary.size());
+}
 
 }  // namespace
 
@@ -140,15 +130,10 @@ Status RecommendationEngine::Recommend(RecommendationQuery query, std::function<
   if (route.shadow) {
     // Mirror: same inputs (shared, not copied) to the shadow version; its
     // answer is only compared with the primary's, never returned.
-    auto comparison = std::make_shared<ShadowComparison>();
-    const std::string model_name = route.primary->name();
-    const int64_t primary_version = route.primary->version(), shadow_version = route.shadow->version();
-    Metrics* metrics = metrics_;
-    auto record = [=](bool is_primary, const Status& status, const Recommendation& r) {
-      if (!status.ok()) return;
-      if (auto agreement = comparison->Offer(is_primary, r.item_ids); agreement && metrics) {
-        metrics->RecordShadow(model_name, primary_version, shadow_version, *agreement);
-      }
+    auto pair = std::make_shared<ShadowPair<std::vector<std::string>>>(metrics_, *route.primary, *route.shadow,
+                                                                        TopKOverlap);
+    auto record = [pair](bool is_primary, const Status& status, const Recommendation& r) {
+      if (status.ok()) pair->Offer(is_primary, r.item_ids);
     };
     InferenceRequest mirrored;
     mirrored.inputs = request.inputs;

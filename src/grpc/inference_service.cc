@@ -1,13 +1,11 @@
 #include "grpc/inference_service.h"
 
 #include "core/classification.h"
+#include "core/shadow.h"
 #include "grpc/grpc_status.h"
 #include "grpc/kserve_codec.h"
 #include "grpc/ordered_stream.h"
 
-#include <cstring>
-#include <mutex>
-#include <optional>
 
 namespace protoserve {
 
@@ -184,41 +182,12 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
   core.deadline = SteadyDeadline(*context);
   core.is_cancelled = [context] { return context->IsCancelled(); };
   std::shared_ptr<ModelVersion> version = route->primary;
-  std::function<void(bool, const InferenceResponse&)> compare;
-  if (route->shadow) {
-    // Mirror a deep copy (the request's buffers go away when the primary
-    // answers) to the shadow version; compare labels, never return them.
-    InferenceRequest mirrored;
-    for (const NamedTensor& input : core.inputs) {
-      Tensor copy = Tensor::Allocate(input.tensor.dtype(), input.tensor.shape(), input.tensor.byte_size());
-      std::memcpy(copy.mutable_data(), input.tensor.data(), input.tensor.byte_size());
-      mirrored.inputs.push_back({input.name, std::move(copy)});
-    }
-    mirrored.requested_outputs = core.requested_outputs;
-    mirrored.api = Api::kShadow;
-    struct Pair {
-      std::mutex mu;
-      std::optional<InferenceResponse> primary, shadow;
-    };
-    auto pair = std::make_shared<Pair>();
-    Metrics* metrics = metrics_;
-    const int64_t primary_version = version->version(), shadow_version = route->shadow->version();
-    compare = [pair, metrics, name = version->name(), primary_version, shadow_version](
-                  bool is_primary, const InferenceResponse& response) {
-      std::lock_guard lock(pair->mu);
-      (is_primary ? pair->primary : pair->shadow) = response;
-      if (pair->primary && pair->shadow && metrics) {
-        metrics->RecordShadow(name, primary_version, shadow_version, LabelAgreement(*pair->primary, *pair->shadow));
-      }
-    };
-    Status mirrored_status = route->shadow->Infer(std::move(mirrored), [compare](Status s, InferenceResponse r) {
-      if (s.ok()) compare(false, r);
-    });
-    if (!mirrored_status.ok()) compare = nullptr;
-  }
+  // Inputs are views into the gRPC message, which dies with this call: the shadow gets copies.
+  std::function<void(const InferenceResponse&)> compare;
+  if (route->shadow) compare = MirrorToShadow(core, *version, route->shadow, metrics_, /*copy_inputs=*/true);
   Status queued = version->Infer(std::move(core), [response, shared, version, inflight, compare, done](
                                                       Status status, InferenceResponse result) {
-    if (status.ok() && compare) compare(true, result);
+    if (status.ok() && compare) compare(result);
     if (status.ok()) status = EncodeInferResponse(*shared, *version, result, response);
     done(status);
   });

@@ -146,27 +146,6 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(const inference::ModelInferRequ
   return out;
 }
 
-double LabelAgreement(const InferenceResponse& a, const InferenceResponse& b) {
-  if (a.outputs.empty() || b.outputs.empty()) return 0;
-  const Tensor& x = a.outputs[0].tensor;
-  const Tensor& y = b.outputs[0].tensor;
-  if (x.dtype() != DataType::kFp32 || y.dtype() != DataType::kFp32 || x.shape() != y.shape()) return 0;
-  const int64_t rows = x.shape().size() > 1 ? x.shape()[0] : 1;
-  const int64_t width = rows == 0 ? 0 : x.element_count() / rows;
-  if (width == 0) return 1;
-  int64_t same = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = x.data_as<float>() + r * width;
-    const float* q = y.data_as<float>() + r * width;
-    if (width == 1) {
-      same += (p[0] >= 0.5f) == (q[0] >= 0.5f);  // binary probability
-    } else {
-      same += std::max_element(p, p + width) - p == std::max_element(q, q + width) - q;
-    }
-  }
-  return static_cast<double>(same) / static_cast<double>(rows);
-}
-
 Status EncodeInferResponse(const DecodedInferRequest& request, const ModelVersion& model,
                            const InferenceResponse& response, inference::ModelInferResponse* message) {
   message->set_model_name(model.name());

@@ -35,10 +35,6 @@ struct DecodedInferRequest {
 
 StatusOr<DecodedInferRequest> DecodeInferRequest(const inference::ModelInferRequest& message);
 
-// Agreement of two answers of the same request (shadow comparison): the
-// share of rows whose first output has the same argmax.
-double LabelAgreement(const InferenceResponse& a, const InferenceResponse& b);
-
 // Fills `message` from a completed request (classification applied here).
 Status EncodeInferResponse(const DecodedInferRequest& request, const ModelVersion& model,
                            const InferenceResponse& response, inference::ModelInferResponse* message);

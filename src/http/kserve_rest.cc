@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/classification.h"
+#include "core/shadow.h"
 #include "grpc/inference_service.h"
 #include "grpc/kserve_codec.h"
 #include "http/http_response.h"
@@ -66,37 +67,6 @@ StatusOr<RestInferResponse> EncodeResult(const RestInferRequest& request, const 
     }
   }
   return EncodeRestInferResponse(model.name(), model.version(), request, result.outputs);
-}
-
-// Mirrors `request` to the shadow version, whose answer is only compared
-// with the primary's (by the same measure as over gRPC), never returned.
-// Returns what to call with the primary's answer; null if nothing was mirrored.
-std::function<void(const InferenceResponse&)> MirrorToShadow(const InferenceRequest& request,
-                                                             const ModelVersion& primary,
-                                                             const std::shared_ptr<ModelVersion>& shadow,
-                                                             Metrics* metrics) {
-  InferenceRequest mirrored;
-  mirrored.inputs = request.inputs;  // tensors share, and keep alive, their buffers
-  mirrored.requested_outputs = request.requested_outputs;
-  mirrored.api = Api::kShadow;
-  struct Answers {
-    std::mutex mu;
-    std::optional<InferenceResponse> primary, shadow;  // guarded by mu
-  };
-  auto answers = std::make_shared<Answers>();
-  auto record = [answers, metrics, name = primary.name(), primary_version = primary.version(),
-                 shadow_version = shadow->version()](bool is_primary, const InferenceResponse& response) {
-    std::lock_guard lock(answers->mu);
-    (is_primary ? answers->primary : answers->shadow) = response;
-    if (answers->primary && answers->shadow && metrics) {
-      metrics->RecordShadow(name, primary_version, shadow_version, LabelAgreement(*answers->primary, *answers->shadow));
-    }
-  };
-  Status queued = shadow->Infer(std::move(mirrored), [record](Status status, InferenceResponse response) {
-    if (status.ok()) record(false, response);
-  });
-  if (!queued.ok()) return nullptr;
-  return [record](const InferenceResponse& response) { record(true, response); };
 }
 
 HttpResponse InferResponse(StatusOr<RestInferResponse> encoded) {
@@ -263,7 +233,7 @@ void KServeRest::Infer(const std::string& model, const std::string& version, Htt
   }
   std::shared_ptr<ModelVersion> target = route->primary;
   std::function<void(const InferenceResponse&)> compare;
-  if (route->shadow) compare = MirrorToShadow(core, *target, route->shadow, metrics_);
+  if (route->shadow) compare = MirrorToShadow(core, *target, route->shadow, metrics_, /*copy_inputs=*/false);
   Status queued = target->Infer(std::move(core), [responder, shared, target, inflight, compare](
                                                      Status status, InferenceResponse result) {
     if (status.ok() && compare) compare(result);

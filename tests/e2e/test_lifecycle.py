@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -213,6 +214,40 @@ parameters { key: "protoserve.shadow" value { string_value: "2:50" } }""")
                     return st.model_stats[0].inference_stats.success.count
                 self.assertTrue(wait_until(lambda: 800 <= successes(2) <= 1200, 10), successes(2))
                 self.assertEqual(successes(1), 2000)
+
+                # KServe over gRPC (inputs are views into the message: the
+                # shadow gets copies) and over REST mirror the same way.
+                mirrored_before = successes(2)
+                sample = SAMPLES[0]
+                user_hash = ipb.InferTensorContents(int64_contents=[12345])
+                infer = ipb.ModelInferRequest(model_name="recommender")
+                infer.inputs.add(name="user_hash", datatype="INT64", shape=[1, 1], contents=user_hash)
+                infer.inputs.add(name="features", datatype="FP32", shape=[1, len(sample["features"])],
+                                 contents=ipb.InferTensorContents(fp32_contents=sample["features"]))
+                for _ in range(200):
+                    self.assertEqual(admin.ModelInfer(infer, timeout=30).model_version, "1")
+                body = json.dumps({"inputs": [
+                    {"name": "user_hash", "datatype": "INT64", "shape": [1, 1], "data": [12345]},
+                    {"name": "features", "datatype": "FP32", "shape": [1, len(sample["features"])],
+                     "data": sample["features"]}]}).encode()
+                for _ in range(200):
+                    reply = urllib.request.urlopen(urllib.request.Request(
+                        f"http://127.0.0.1:{server.http_port}/v2/models/recommender/infer", data=body,
+                        headers={"Content-Type": "application/json"}), timeout=30)
+                    self.assertEqual(json.loads(reply.read())["model_version"], "1")
+                self.assertTrue(wait_until(lambda: 120 <= successes(2) - mirrored_before <= 280, 10),
+                                successes(2) - mirrored_before)
+                self.assertEqual(successes(1), 2400)
+
+                # Identical versions agree on every mirrored request, whatever the API.
+                metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/metrics", timeout=30).read()
+                agreement = {}
+                for line in metrics.decode().splitlines():
+                    for part in ("sum", "count"):
+                        if line.startswith(f"protoserve_shadow_agreement_{part}{{") and 'model="recommender"' in line:
+                            agreement[part] = float(line.split()[-1])
+                self.assertEqual(agreement["count"], successes(2), agreement)
+                self.assertAlmostEqual(agreement["sum"], agreement["count"], places=6)
                 channel.close()
         finally:
             shutil.rmtree(root)
