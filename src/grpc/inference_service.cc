@@ -42,6 +42,15 @@ void FillDuration(uint64_t count, uint64_t ns, inference::StatisticDuration* d) 
 
 }  // namespace
 
+void FillServerMetadata(inference::ServerMetadataResponse* response) {
+  response->set_name("protoserve");
+  response->set_version(PROTOSERVE_VERSION);
+  for (const char* extension : {"classification", "model_repository", "model_configuration", "statistics",
+                                "binary_tensor_data"}) {
+    response->add_extensions(extension);
+  }
+}
+
 Status FillModelMetadata(const ModelRepository& repository, const std::string& name, int64_t version,
                          inference::ModelMetadataResponse* response) {
   if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
@@ -149,12 +158,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::ServerMetadata(grpc::CallbackServerContext* context,
                                                            const inference::ServerMetadataRequest*,
                                                            inference::ServerMetadataResponse* response) {
-  response->set_name("protoserve");
-  response->set_version(PROTOSERVE_VERSION);
-  for (const char* extension : {"classification", "model_repository", "model_configuration", "statistics",
-                                "binary_tensor_data"}) {
-    response->add_extensions(extension);
-  }
+  FillServerMetadata(response);
   return Done(context, Status::Ok());
 }
 

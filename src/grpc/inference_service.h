@@ -67,6 +67,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 };
 
 // Metadata of a model (shared by gRPC and REST so both say the same).
+// Name, version and the KServe extensions this server implements.
+void FillServerMetadata(inference::ServerMetadataResponse* response);
 Status FillModelMetadata(const ModelRepository& repository, const std::string& name, int64_t version,
                          inference::ModelMetadataResponse* response);
 Status FillModelStatistics(const ModelRepository& repository, const std::string& name, int64_t version,

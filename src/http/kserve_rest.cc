@@ -91,18 +91,16 @@ HttpResponse KServeRest::ServerMetadata() const {
   std::string body;
   json::StringSink sink(&body);
   json::Writer writer(sink);
+  inference::ServerMetadataResponse metadata;  // as the gRPC ServerMetadata reports it
+  FillServerMetadata(&metadata);
   writer.StartObject();
   writer.Key("name");
-  writer.String("protoserve");
+  writer.String(metadata.name());
   writer.Key("version");
-  writer.String(PROTOSERVE_VERSION);
+  writer.String(metadata.version());
   writer.Key("extensions");
   writer.StartArray();
-  // As the gRPC ServerMetadata reports them.
-  for (const char* extension : {"classification", "model_repository", "model_configuration", "statistics",
-                                "binary_tensor_data"}) {
-    writer.String(extension);
-  }
+  for (const std::string& extension : metadata.extensions()) writer.String(extension);
   writer.EndArray();
   writer.EndObject();
   return JsonResponse(200, std::move(body));
