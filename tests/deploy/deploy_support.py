@@ -6,40 +6,19 @@ loopback: no container runtime, no cluster.
 """
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
-BUILD = os.environ.get("PROTOSERVE_BUILD", os.path.join(ROOT, "build"))
-REPO = os.environ.get("PROTOSERVE_MODEL_REPOSITORY", os.path.join(BUILD, "model_repository"))
-DATA = os.environ.get("PROTOSERVE_DATA", os.path.join(BUILD, "data"))
-SERVER = os.path.join(BUILD, "protoserve")
-CLI = os.path.join(BUILD, "protoserve-cli")
-PYTHON = "/usr/bin/python3"
-
 sys.path.insert(0, os.path.join(DEPLOY, "haproxy"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import BUILD, CLI, PYTHON, REPO, SERVER, Server, stubs  # noqa: E402,F401
 
-_STUBS = None
-
-
-def stubs():
-    """Generates Python stubs for proto/*.proto once and makes them importable."""
-    global _STUBS
-    if _STUBS is None:
-        _STUBS = tempfile.mkdtemp(prefix="protoserve-deploy-stubs-")
-        proto_dir = os.path.join(ROOT, "proto")
-        protos = sorted(p for p in os.listdir(proto_dir) if p.endswith(".proto"))
-        subprocess.run([PYTHON, "-m", "grpc_tools.protoc", "-I", proto_dir, "--python_out", _STUBS,
-                        "--grpc_python_out", _STUBS] + protos, check=True)
-        sys.path.insert(0, _STUBS)
-    return _STUBS
+DATA = os.environ.get("PROTOSERVE_DATA", os.path.join(BUILD, "data"))
 
 
 def free_port():
@@ -48,40 +27,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Replica:
-    """A protoserve process on free loopback ports; a context manager."""
+class Replica(Server):
+    """The e2e harness's server as one replica of several: single-threaded BLAS
+    and OpenMP (replicas share the cores), and its exit code is the test's
+    business (replicas are killed on purpose)."""
 
     def __init__(self, *args, repo=REPO, ready_timeout=180):
-        self.args = [SERVER, f"--model-repository={repo}", "--grpc-port=0", "--http-port=0",
-                     "--address=127.0.0.1"] + list(args)
-        self.ready_timeout = ready_timeout
-        self.grpc_port = None
-        self.http_port = None
-        self.lines = []
-        self._ready = threading.Event()
-
-    def __enter__(self):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(self.ready_timeout) or self.grpc_port is None:
-            self.stop()
-            raise RuntimeError("protoserve did not start:\n" + "\n".join(self.lines))
-        return self
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            m = re.search(r"gRPC listening on \S+:(\d+)", line)
-            if m:
-                self.grpc_port = int(m.group(1))
-            m = re.search(r"HTTP listening on \S+:(\d+)", line)
-            if m:
-                self.http_port = int(m.group(1))
-            if "protoserve ready" in line or "protoserve started" in line:
-                self._ready.set()
-        self._ready.set()
+        super().__init__(*args, repo=repo, env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+                         ready_timeout=ready_timeout)
 
     def served_recommendations(self):
         """Recommender calls answered OK over gRPC, from /metrics."""
@@ -93,18 +46,6 @@ class Replica:
                     and 'model="recommender"' in line):
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        self.proc.stdout.close()
-        return self.proc.returncode
 
     def __exit__(self, *exc):
         self.stop()
