@@ -12,6 +12,30 @@ import threading
 import time
 
 
+BINARIES = ("protoserve", "protoserve-cli", "floor_server")
+
+
+def snapshot_binaries(build):
+    """Copies the binaries to a temporary directory (returned), so that the whole suite measures one build even
+    if build/ is rebuilt meanwhile, as happens in a shared tree; each copy must start (`--help`)."""
+    snap = tempfile.mkdtemp(prefix="protoserve-bench-bin-")
+    for name in BINARIES:
+        path = shutil.copy2(os.path.join(build, name), snap)
+        if subprocess.run([path, "--help"], capture_output=True, timeout=60).returncode != 0:
+            raise RuntimeError(f"{os.path.join(build, name)} does not run (being rebuilt?); build, then retry")
+    return snap
+
+
+def source_revision(root):
+    """The commit measured, e.g. "7f7e883", with " + uncommitted changes" when the tree differs from it."""
+    head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
+
+
 class Proc:
     """A server process; waits for its 'listening on HOST:PORT' lines."""
 
