@@ -74,7 +74,9 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
     const int slots = std::max(1, options_.instance_count);
     const bool free_instance =
         executing_ == 0 || (executing_ < slots && options_.max_queue_delay <= Clock::duration::zero());
-    const bool run_inline = options_.inline_when_idle && queue_.empty() && free_instance &&
+    const bool quick = std::chrono::nanoseconds(mean_compute_ns_.load(std::memory_order_relaxed)) <
+                       options_.inline_max_compute;
+    const bool run_inline = options_.inline_when_idle && quick && queue_.empty() && free_instance &&
                             request->deadline > request->enqueued;
     if (!run_inline) {
       queue_.push_back(std::move(request));
@@ -222,6 +224,9 @@ void DynamicBatcher::ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> b
   BatchTiming timing;
   timing.compute_input = execute - start;
   timing.compute = Clock::now() - execute;
+  const int64_t compute_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timing.compute).count();
+  const int64_t mean = mean_compute_ns_.load(std::memory_order_relaxed);
+  mean_compute_ns_.store(mean + (compute_ns - mean) / 8, std::memory_order_relaxed);  // a lost update is harmless
   timing.batch_rows = rows;
 
   const bool split = options_.max_batch_size > 0;

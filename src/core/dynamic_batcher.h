@@ -14,7 +14,8 @@
 // docs/benchmarks.md). With a max_queue_delay, only when nothing at all is
 // executing, so that under load requests take the queue and wait there for
 // company; with none, whenever a slot is free (an instance thread would run
-// the request alone at once anyway). Once every instance is busy requests
+// the request alone at once anyway). Never for a model whose executions take
+// long (`inline_max_compute`): those run on instance threads. Once every instance is busy requests
 // queue and batch; batches executing at once never exceed `instance_count`.
 // Requests whose deadline passed or whose caller cancelled are completed
 // without execution. Inputs of a multi-request batch are concatenated (one
@@ -24,6 +25,7 @@
 // callbacks run on an instance thread and must not block for long.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -69,6 +71,10 @@ struct BatcherOptions {
   Clock::duration max_queue_delay{};
   size_t max_queue_size = 1024;
   bool inline_when_idle = true;
+  // Inline execution only while the model's recent executions averaged less
+  // than this: a long one would hold the caller's thread (a gRPC callback
+  // thread or an HTTP I/O thread) and delay every other call it serves.
+  Clock::duration inline_max_compute = std::chrono::milliseconds(1);
 };
 
 class DynamicBatcher {
@@ -109,6 +115,8 @@ class DynamicBatcher {
   bool accepting_ = false;            // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
   int executing_ = 0;                 // guarded by mu_: instances running a batch
+  // Moving average (1/8 weight per batch) of the backend's execution time.
+  std::atomic<int64_t> mean_compute_ns_{0};
   int initialised_ = 0;               // guarded by mu_
   Status init_status_;                // guarded by mu_
   std::vector<std::thread> threads_;  // touched only by Start/Shutdown

@@ -129,6 +129,30 @@ TEST(DynamicBatcherTest, InlineExecutionNeverExceedsInstanceCount) {
   EXPECT_EQ(peak.load(), 1);  // one instance: never two batches at once
 }
 
+// A model whose executions take long runs on instance threads: inline, it
+// would hold the caller's (gRPC or HTTP I/O) thread.
+TEST(DynamicBatcherTest, SlowModelIsNotRunInline) {
+  BatcherOptions options = Batching(8, 0s);
+  options.inline_when_idle = true;
+  options.inline_max_compute = 1ms;
+  std::vector<std::thread::id> threads;  // one caller at a time: no lock needed
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    threads.push_back(std::this_thread::get_id());
+    std::this_thread::sleep_for(20ms);  // the first execution alone moves the average past 1 ms
+    out->push_back(in[0]);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  for (float v : {1.0f, 2.0f}) {
+    std::promise<Result> p;
+    ASSERT_TRUE(batcher.Enqueue(Request({v}, &p)).ok());
+    EXPECT_EQ(p.get_future().get().values, std::vector<float>{v});
+  }
+  ASSERT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads[0], std::this_thread::get_id());  // nothing known yet: inline
+  EXPECT_NE(threads[1], std::this_thread::get_id());  // known slow: an instance thread
+}
+
 // With two instances, a caller arriving while one instance executes takes the
 // free one on its own thread when the model never waits for company; with a
 // max_queue_delay it queues instead (an instance thread may wait for company).
