@@ -200,8 +200,10 @@ std::string LineChart(const Axes& axes, const std::vector<Series>& series) {
 }
 
 std::string BarChart(const Axes& axes, const std::vector<Bar>& bars, const std::string& color, BarLabels labels) {
+  // Centered bars carry their value above them: the axis leaves room for it below the title.
+  const double headroom = labels == BarLabels::kCentered ? 1.12 : 1.0;
   std::vector<double> values;
-  for (const Bar& b : bars) values.push_back(b.value);
+  for (const Bar& b : bars) values.push_back(b.value * headroom);
   const Frame f{axes, Scale{}, ScaleOf(false, values)};
   std::string svg = Open(f, false);
   const double width = f.plot_w() / std::max<size_t>(1, bars.size());

@@ -145,6 +145,8 @@ TEST(ChartCommandTest, DrawsLineAndBarSpecs) {
       R"({"type":"bar","title":"qps","bars":[{"label":"on","value":3668},{"label":"off","value":3122}]})"));
   EXPECT_NE(bar.find(">on<"), std::string::npos);
   EXPECT_NE(bar.find(">3668<"), std::string::npos);  // centered labels show values
+  // ... with room above the tallest bar: the axis goes past 3668 * 1.12 (to 5k).
+  EXPECT_NE(bar.find(">5k<"), std::string::npos);
   EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"pie","bars":[]})")), std::invalid_argument);
   EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"line"})")), std::invalid_argument);
   EXPECT_THROW(ChartFromJson(nlohmann::json::parse(R"({"type":"bar","bars":[{"label":"x"}]})")),
