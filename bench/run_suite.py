@@ -393,14 +393,18 @@ Not measured by this suite: the seed's cost figures (20-40% lower cloud cost, 30
 business metrics; running gRPC beside REST and shifting 10% of traffic is docs/migration.md, Kubernetes and
 Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md and tests/e2e/test_http.py.
 
-**Profile of the recommender at concurrency 8** (taken by hand at commit 36bed72, before later engine
-changes; `make bench` does not re-take it: `perf record -g -p <protoserve pid>` while
-`protoserve-cli bench --mode grpc-recommend -c 8` runs): kernel 32% (socket wake-ups, context switches:
-`finish_task_switch` 8%), libtorch + OpenBLAS + c10 26% (the model itself), libgrpc 14%, protoserve 10%
-(top-k over 1000 scores was 5%: now a selection instead of a heap), malloc 4%, absl deadlock-detection
-bookkeeping inside gRPC's mutexes 2%. The canned-reply floor pays none of the model and top-k costs, and
-the load generator shares the same two cores, so the 0.70 floor ratio is out of reach for a model whose
-own forward pass (17 us at batch 1, measured with torch directly) is comparable to the whole RPC.
+**Where the time goes: the recommender at concurrency 8** (taken by hand on 2026-11-25 at commit 7a3febc,
+after the engine changes (per-call arenas, one-pass top-k, Abseil lock tracking off, inline execution on a
+free instance); `make bench` does not re-take it. `perf record -F 4000 -g -p <protoserve pid>` and
+`perf stat -e task-clock,context-switches -p <pid>` while `protoserve-cli bench --mode grpc-recommend -c 8`
+runs, the same against `floor_server`). Server CPU per request: about 80 us for protoserve against 19 us
+for the floor (4.3x), 1.1-1.3 context switches per request against 0.8. Of protoserve's samples: kernel 33%
+(12% is `sendmsg` on loopback running the client's receive path and waking it, 9% context switches),
+libtorch + OpenBLAS + c10 + Sleef 27% (the model: 17 us for one row in torch alone, a 32->1000 layer and a
+log-softmax over 1000 items), libgrpc/grpc++/gpr 17%, protoserve itself 9% (top-k 3%), malloc/free 3.5%,
+protobuf 2%. Abseil's GraphCycles (lock-order tracking, 2-3% before) is gone. The canned-reply floor pays
+none of the model, top-k or batching, and the load generator shares the same two cores, so a qps ratio of
+0.70 would need the whole model path to cost about 8 us of CPU per request: less than the forward pass alone.
 """)
     finally:
         for p in procs:
