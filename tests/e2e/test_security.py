@@ -19,7 +19,7 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import CLI, DATA, Server, cli, stubs  # noqa: E402
+from harness import CLI, DATA, Server, cli, stubs, wait_until  # noqa: E402
 
 stubs()
 import health_pb2  # noqa: E402
@@ -345,7 +345,9 @@ class TokenReloadE2E(SecurityTestCase):
             write_tokens(tokens, ["this line has no valid token"])
             time.sleep(1.5)
             recommend(channel, bearer(new))  # previous tokens kept
-            self.assertTrue(any("keeping the previous tokens" in line for line in server.lines), server.lines[-5:])
+            # The server logged it before answering; our reader thread may lag behind its output.
+            self.assertTrue(wait_until(lambda: any("keeping the previous tokens" in line for line in server.lines), 10),
+                            server.lines[-5:])
 
     def test_malformed_token_file_fails_at_start(self):
         tokens = os.path.join(self.tmp, "bad-tokens")
