@@ -81,13 +81,12 @@ StatusOr<TrafficSplit> ParseTrafficSplit(const ModelConfig& config) {
         split.shadow_version < 1) {
       return InvalidArgument("parameter protoserve.shadow: expected 'version:percent', got '" + *shadow + "'");
     }
-    try {
-      split.shadow_percent = std::stod(shadow->substr(colon + 1));
-    } catch (const std::exception&) {
-      split.shadow_percent = -1;
-    }
-    if (split.shadow_percent < 0 || split.shadow_percent > 100) {
-      return InvalidArgument("parameter protoserve.shadow: percent must be in [0, 100]");
+    // The whole rest is the number (std::stod took "12abc" as 12), and NaN,
+    // which fails every comparison, is out of range too (found by fuzz_names).
+    if (!ParseNumber(std::string_view(*shadow).substr(colon + 1), &split.shadow_percent) ||
+        !(split.shadow_percent >= 0 && split.shadow_percent <= 100)) {
+      return InvalidArgument("parameter protoserve.shadow: percent must be a number in [0, 100], got '" + *shadow +
+                             "'");
     }
   }
   return split;

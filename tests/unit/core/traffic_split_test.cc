@@ -32,8 +32,13 @@ TEST(TrafficSplitTest, RejectsMalformedParameters) {
     EXPECT_FALSE(ParseTrafficSplit(WithParameters({{"protoserve.traffic_split", bad}})).ok()) << bad;
   }
   EXPECT_FALSE(ParseTrafficSplit(WithParameters({{"protoserve.traffic_split_sticky", "yes"}})).ok());
-  for (const char* bad : {"2", "2:101", "x:5", "2:abc", "0:5"}) {
+  // nan (any case, with a tail) once passed as a percent; trailing text and spaces once were ignored.
+  for (const char* bad : {"2", "2:101", "x:5", "2:abc", "0:5", "2:nan", "3:NaN", "3:nanser_1", "2:-nan", "2:inf",
+                          "2:12abc", "2: 5", "2:5 ", "2:", "2:+5", "2:-1e-300"}) {
     EXPECT_FALSE(ParseTrafficSplit(WithParameters({{"protoserve.shadow", bad}})).ok()) << bad;
+  }
+  for (const char* good : {"2:0", "2:100", "2:0.5", "2:1e1"}) {
+    EXPECT_TRUE(ParseTrafficSplit(WithParameters({{"protoserve.shadow", good}})).ok()) << good;
   }
 }
 
