@@ -1,5 +1,6 @@
 #include "http/json.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <charconv>
 #include <cmath>
@@ -42,6 +43,84 @@ void WriteShortest(Writer& writer, T value) {
   writer.RawValue(buffer, static_cast<size_t>(result.ptr - buffer), rapidjson::kNumberType);
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsNumberByte(char c) { return IsDigit(c) || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E'; }
+
+// RapidJSON 1.1.0 (Debian 12) misreads a zero whose exponent or fraction
+// puts it off its fast path in full-precision mode: "0e39" parses as
+// -1.5e228 or any other garbage, "-0e100" as a positive number (DiyFp of a
+// zero significand: __builtin_clzll(0), Tencent/rapidjson#1249, fixed after
+// 1.1.0), "0e400" fails as "too big". Found by fuzz_rest_json (UBSan).
+// Every zero written with a fraction or exponent, outside strings, is
+// rewritten "0.0" ("-0.0") padded with spaces: the same value, sign and
+// type (a double), and error offsets stay those of the original text.
+// Returns false (and leaves *out alone) when there is no such token.
+bool RewriteZerosWithTail(std::string_view text, std::string* out) {
+  // Cheap filter first: such a zero has an exponent ("0e", "0E") or, to
+  // leave the fast path without one, more than 22 fraction digits.
+  if (text.find("0e") == std::string_view::npos && text.find("0E") == std::string_view::npos &&
+      text.find("00000000000000000000000") == std::string_view::npos) {
+    return false;
+  }
+  bool changed = false, in_string = false;
+  char before = ' ';  // the last byte outside strings: a value starts after ' ', '[', ',' or ':'
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+        before = c;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    const bool value_start = before == ' ' || before == '\t' || before == '\n' || before == '\r' || before == '[' ||
+                             before == ',' || before == ':';
+    if (!value_start || (c != '-' && !IsDigit(c))) {
+      before = c;
+      continue;
+    }
+    // A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? ; only zeros are rewritten.
+    size_t j = i + (c == '-' ? 1 : 0);
+    const size_t zero = j;
+    bool is_zero = j < text.size() && text[j] == '0', tail = false, well_formed = is_zero;
+    if (is_zero) ++j;
+    if (well_formed && j < text.size() && text[j] == '.') {
+      const size_t digits = ++j;
+      for (; j < text.size() && IsDigit(text[j]); ++j) is_zero = is_zero && text[j] == '0';
+      well_formed = j > digits;
+      tail = true;
+    }
+    if (well_formed && j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
+      ++j;
+      if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
+      const size_t digits = j;
+      while (j < text.size() && IsDigit(text[j])) ++j;
+      well_formed = j > digits;
+      tail = true;
+    }
+    // Whatever follows: RapidJSON reads the number before it finds an error
+    // after it (at the same offset once the tail is spaces). Three bytes,
+    // "0e5" or "0.0", are always on its fast path.
+    if (well_formed && is_zero && tail && j - zero > 3) {
+      if (!changed) *out = std::string(text);
+      changed = true;
+      std::memcpy(out->data() + zero, "0.0", 3);
+      std::memset(out->data() + zero + 3, ' ', j - zero - 3);
+    }
+    // Skip the rest of the token (whatever it is) so no digit inside it starts another.
+    while (j < text.size() && IsNumberByte(text[j])) ++j;
+    i = std::max(i, j - 1);
+    before = text[i];
+  }
+  return changed;
+}
+
 }  // namespace
 
 Status Parse(std::string_view text, rapidjson::Document* document) {
@@ -50,6 +129,8 @@ Status Parse(std::string_view text, rapidjson::Document* document) {
   if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
     return InvalidArgument("malformed JSON at offset " + std::to_string(nul) + ": NUL byte");
   }
+  std::string rewritten;
+  if (RewriteZerosWithTail(text, &rewritten)) text = rewritten;
   document->Parse<kParseFlags>(text.data(), text.size());
   if (!document->HasParseError()) return Status::Ok();
   return InvalidArgument("malformed JSON at offset " + std::to_string(document->GetErrorOffset()) + ": " +

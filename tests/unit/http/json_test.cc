@@ -133,6 +133,36 @@ TEST(JsonTest, ParseErrorsNameTheOffset) {
   EXPECT_EQ(json::Parse(std::string("{}\0{", 4), &document).message(), "malformed JSON at offset 2: NUL byte");
 }
 
+// RapidJSON 1.1.0 read these as garbage (0e39 -> -1.5e228, -0e100 -> a
+// positive number) or refused them (0e400): found by fuzz_rest_json.
+TEST(JsonTest, ZerosWithAnExponentOrLongFractionParseAsZero) {
+  rapidjson::Document document;
+  const std::string zeros = "0." + std::string(30, '0');
+  const std::string text = "[0e39, -0e100, " + zeros + ", -" + zeros + "e-5, 0.0e400, -0.0E-400, 0E+999999, " +
+                           "0e30, 0e5, 0.0, -0.0, 0, 10e50, 1e39, 0.5e39, \"0e39\", {\"k0e39\": 0e39}]";
+  ASSERT_TRUE(json::Parse(text, &document).ok()) << text;
+  const auto& a = document.GetArray();
+  ASSERT_EQ(a.Size(), 17u);
+  for (rapidjson::SizeType i = 0; i < 12; ++i) {
+    ASSERT_TRUE(a[i].IsNumber()) << i;
+    EXPECT_EQ(a[i].GetDouble(), 0.0) << i;
+    const bool negative = i == 1 || i == 3 || i == 5 || i == 10;
+    EXPECT_EQ(std::signbit(a[i].GetDouble()), negative) << i;
+    EXPECT_EQ(a[i].IsDouble(), i != 11) << i;  // written with a fraction or exponent: still a double
+  }
+  EXPECT_EQ(a[12].GetDouble(), 1e51);
+  EXPECT_EQ(a[13].GetDouble(), 1e39);
+  EXPECT_EQ(a[14].GetDouble(), 0.5e39);
+  EXPECT_STREQ(a[15].GetString(), "0e39");  // strings are never touched
+  EXPECT_EQ(a[16]["k0e39"].GetDouble(), 0.0);
+  // Malformed numbers stay malformed, and errors keep their offsets.
+  for (const char* bad : {"[0.e39]", "[0e]", "[0e39x]", "[-0.e5]", "[00e39]", "[0.0e39.5]"}) {
+    EXPECT_FALSE(json::Parse(bad, &document).ok()) << bad;
+  }
+  const Status status = json::Parse("[0e39, 0e39 x]", &document);
+  EXPECT_NE(status.message().find("offset 12"), std::string::npos) << status.message();
+}
+
 TEST(JsonTest, DeepNestingDoesNotRecurse) {
   // The iterative parser handles it without exhausting the stack.
   const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
