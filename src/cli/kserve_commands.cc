@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cli/bench/payloads.h"
 #include "inference.grpc.pb.h"
 
 namespace protoserve::cli {
@@ -121,16 +122,7 @@ json DecodeRaw(const std::string& dtype, const std::string& raw) {
   if (dtype == "UINT16") return Values<uint16_t>(raw);
   if (dtype == "UINT8") return Values<uint8_t>(raw);
   if (dtype == "BOOL") return Values<bool>(raw);
-  if (dtype == "BYTES") {
-    json out = json::array();
-    for (size_t i = 0; i + 4 <= raw.size();) {
-      uint32_t len;
-      std::memcpy(&len, raw.data() + i, 4);
-      out.push_back(raw.substr(i + 4, len));
-      i += 4 + len;
-    }
-    return out;
-  }
+  if (dtype == "BYTES") return bench::BytesElements(raw);
   return json::array();
 }
 

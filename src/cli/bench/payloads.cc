@@ -67,18 +67,6 @@ void AppendBytesElement(const std::string& value, std::string* raw) {
   raw->append(value);
 }
 
-// The elements of a BYTES input's raw form (each a 4-byte length + bytes).
-std::vector<std::string> BytesElements(const std::string& raw) {
-  std::vector<std::string> elements;
-  for (size_t i = 0; i + 4 <= raw.size();) {
-    uint32_t length;
-    std::memcpy(&length, raw.data() + i, 4);
-    elements.push_back(raw.substr(i + 4, length));
-    i += 4 + length;
-  }
-  return elements;
-}
-
 // Calls f(value) for each element of a fixed-size input, as its C++ type;
 // false if the datatype is not one.
 template <typename F>
@@ -176,6 +164,18 @@ std::vector<TensorSpec> SpecsFromJson(const json& tensors) {
 }
 
 }  // namespace
+
+// The elements of a BYTES input's raw form (each a 4-byte length + bytes).
+std::vector<std::string> BytesElements(const std::string& raw) {
+  std::vector<std::string> elements;
+  for (size_t i = 0; i + 4 <= raw.size();) {
+    uint32_t length;
+    std::memcpy(&length, raw.data() + i, 4);
+    elements.push_back(raw.substr(i + 4, length));
+    i += 4 + length;
+  }
+  return elements;
+}
 
 std::vector<RecommendationRequest> MakeRecommendRequests(const PayloadOptions& options) {
   std::vector<RecommendationRequest> requests;

@@ -83,4 +83,8 @@ std::string InferToJson(const InferPayload& payload);
 // `json_size` receives the JSON's length, for Inference-Header-Content-Length.
 std::string InferToBinary(const InferPayload& payload, size_t* json_size);
 
+// The elements of a BYTES tensor's raw form (each a 4-byte little-endian length + bytes);
+// a last element shorter than its length prefix ends where `raw` ends.
+std::vector<std::string> BytesElements(const std::string& raw);
+
 }  // namespace protoserve::cli::bench
