@@ -5,8 +5,10 @@
 //   test covered becomes a 500 for one request, not a crashed server. The
 //   code still checks every type before reading a value.
 // - Parsing is iterative (no recursion: deeply nested input cannot exhaust
-//   the stack), keeps full double precision, validates UTF-8 and accepts
-//   NaN/Infinity, which the writer also emits (as Python's json does).
+//   the stack), validates UTF-8 and accepts NaN/Infinity, which the writer
+//   also emits (as Python's json does). Numbers are converted by
+//   std::from_chars (correctly rounded), not by RapidJSON 1.1.0, whose
+//   full-precision conversion misreads some inputs (see json.cc).
 // - json::Writer appends straight into a std::string (no intermediate
 //   copy). It does not check UTF-8 (RapidJSON's check reads past the end of
 //   a truncated sequence): check client-controlled bytes with IsValidUtf8.
@@ -32,8 +34,9 @@
 
 namespace protoserve::json {
 
-inline constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
-                                        rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNanAndInfFlag;
+inline constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag |
+                                        rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
+                                        rapidjson::kParseNanAndInfFlag;
 
 // Parses `text` into `document`; INVALID_ARGUMENT naming the parser's error
 // and its byte offset on failure.

@@ -7,7 +7,9 @@
 //         must be valid JSON (the binary part aside) in valid UTF-8;
 //   2     /v1/recommendations body (ParseRecommendationJson), then
 //         RecommendationEngine::Recommend and RecommendationToJson.
+#include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -41,7 +43,12 @@ struct Completion {
 
 void CheckJson(std::string_view text) {
   rapidjson::Document document;
-  if (!json::Parse(text, &document).ok() || !json::IsValidUtf8(text)) std::abort();
+  const Status parsed = json::Parse(text, &document);
+  if (!parsed.ok() || !json::IsValidUtf8(text)) {
+    std::fprintf(stderr, "fuzz_rest_json: output is not valid JSON in UTF-8 (%s): %.*s\n", parsed.ToString().c_str(),
+                 static_cast<int>(std::min<size_t>(text.size(), 2000)), text.data());
+    std::abort();
+  }
 }
 
 void Infer(std::string_view body_bytes, std::optional<size_t> json_size) {
