@@ -200,10 +200,17 @@ void KServeRest::RepositoryModelControl(const std::string& model, bool load, con
   if (control_tasks_.size() >= kMaxModelControlTasks) {
     return responder.Send(ErrorResponse(ResourceExhausted("too many model loads/unloads in progress")));
   }
-  control_tasks_.push_back(std::async(std::launch::async, [this, model, load, responder] {
+  // The task owns the responder and drops it once it has answered: the
+  // future, hence this lambda, lives on until the next control call or
+  // ~KServeRest, and a responder kept that long held the HTTP connection
+  // (shutdown waited its whole grace period for it) and was destroyed after
+  // the HTTP server's io_context (UBSan, test-asan).
+  auto task = [this, model, load, responder = std::optional<Responder>(std::move(responder))]() mutable {
     const Status status = load ? repository_->Sync(model) : repository_->Unload(model);
-    responder.Send(status.ok() ? JsonResponse(200, "{}") : ErrorResponse(status));
-  }));
+    responder->Send(status.ok() ? JsonResponse(200, "{}") : ErrorResponse(status));
+    responder.reset();
+  };
+  control_tasks_.push_back(std::async(std::launch::async, std::move(task)));
 }
 
 void KServeRest::Infer(const std::string& model, const std::string& version, HttpRequest request,

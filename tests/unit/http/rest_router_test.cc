@@ -255,6 +255,26 @@ TEST_F(RestRouterTest, ModelControlOnlyInExplicitMode) {
   EXPECT_EQ(Call(kGet, "/v2/repository/models/double/load").result_int(), 405u);
 }
 
+// The load/unload task drops the connection's responder once it has
+// answered; kept until ~KServeRest, it held the connection through the
+// shutdown grace period and outlived the io_context (UBSan, test-asan).
+TEST_F(RestRouterTest, ModelControlReleasesTheResponderWhenDone) {
+  kserve_->set_explicit_control(true);
+  auto connection = std::make_shared<int>(0);  // stands for what a Responder keeps alive (the HTTP session)
+  std::weak_ptr<int> watch = connection;
+  auto promise = std::make_shared<std::promise<HttpResponse>>();
+  auto answered = promise->get_future();
+  HttpRequest request(kPost, "/v2/repository/models/double/unload", 11);
+  router_->Handle(std::move(request), Responder(io_.get_executor(), [promise, connection](HttpResponse response) {
+                    promise->set_value(std::move(response));
+                  }));
+  connection.reset();
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(answered.get().result_int(), 200u);
+  for (int i = 0; i < 500 && !watch.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(watch.expired()) << "the finished task still holds the responder";
+}
+
 TEST_F(RestRouterTest, InferJson) {
   HttpResponse response = Call(kPost, "/v2/models/double/infer", R"({"id": "7", "inputs": [{"name": "x",
       "shape": [2, 3], "datatype": "FP32", "data": [[1, 2, 3], [0.5, -1, 0]]}]})");
