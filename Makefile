@@ -39,8 +39,12 @@ models: setup $(MODEL_STAMPS)
 serve: build models
 	$(BUILD)/protoserve --model-repository=$(REPO) $(SERVE_ARGS)
 
+# The ordinary suite, then fuzzing and sanitizers, bounded (see the last section).
 test: build models
 	cd $(BUILD) && ctest --output-on-failure -j 2
+	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
@@ -56,34 +60,55 @@ clean:
 	rm -rf $(BUILD)
 
 # ---- security and reliability (docs/security.md) ---------------------------
-# make fuzz: libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each.
-# make test-asan: unit + e2e tests against an ASan+UBSan build.
-# make test-tsan: the scheduler (DynamicBatcher) unit tests under TSan.
-FUZZ_BUILD   ?= build-fuzz
-FUZZ_SECONDS ?= 60
-ASAN_BUILD   ?= build-asan
-TSAN_BUILD   ?= build-tsan
-# Every ASan (leaks included) or UBSan report fails the test: a server that
-# reports exits non-zero and the e2e harness fails on it. libtorch, OpenBLAS,
-# gRPC and protobuf are not instrumented: bugs inside them go unseen, but they
-# cause no false reports (the full suite ran clean with leak checking on).
-SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_init_order=1 \
-           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# One clang ASan+UBSan build (SAN_BUILD) serves the fuzzers and the ASan tests:
+# the project's libraries get -fsanitize=fuzzer-no-link (coverage for libFuzzer,
+# harmless in ordinary executables), only the fuzz executables link libFuzzer.
+# TSan cannot share it: TSAN_BUILD compiles the core and the scheduler's tests.
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
+#   make test-fuzz  every target for FUZZ_SMOKE_SECONDS (15) from its seed corpus
+#   make test-asan  unit + e2e tests against the ASan+UBSan build
+#   make test-tsan  the DynamicBatcher and token table tests under TSan, 20 times
+# `make test` runs the last three after the ordinary suite (time measured in
+# docs/security.md). Every sanitizer report fails them: UBSan is built with
+# -fno-sanitize-recover (a report aborts), ASan/LSan/UBSan reports of any
+# process under test-asan are also written to SAN_BUILD/sanitizer-reports/,
+# which must stay empty; libFuzzer and TSan exit non-zero on a report.
+# libtorch, OpenBLAS, gRPC and protobuf are not instrumented: bugs inside them
+# go unseen, but they cause no false reports (leak checking stays on).
+SAN_BUILD          ?= build-san
+TSAN_BUILD         ?= build-tsan
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+SAN_REPORTS        := $(abspath $(SAN_BUILD))/sanitizer-reports
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_init_order=1:log_path=$(SAN_REPORTS)/asan \
+           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SAN_REPORTS)/ubsan
+# Every unit and e2e test runs under ASan but test_bench: it tests the load
+# generator (protoserve-cli bench), not the server, for 40 s.
+ASAN_EXCLUDE ?= e2e_test_bench
 
-.PHONY: fuzz test-asan test-tsan
+.PHONY: fuzz test-fuzz test-asan test-tsan san-configure
 
-fuzz: setup
-	cmake -S . -B $(FUZZ_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-	  -DPROTOSERVE_FUZZ=ON -DPROTOSERVE_SANITIZE=address,undefined -DPROTOSERVE_WITH_TORCH=OFF -DPROTOSERVE_WITH_XGBOOST=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
-	tests/fuzz/run_all.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+san-configure: setup
+	cmake -S . -B $(SAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DPROTOSERVE_SANITIZE=address,undefined -DPROTOSERVE_FUZZ=ON -DFUZZ_CTEST_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
-test-asan: setup models
-	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROTOSERVE_SANITIZE=address,undefined
-	cmake --build $(ASAN_BUILD) -j $(JOBS) --target protoserve protoserve-cli unit_tests
-	ln -sfn $(abspath $(REPO)) $(ASAN_BUILD)/model_repository
-	ln -sfn $(abspath $(DATA)) $(ASAN_BUILD)/data
-	cd $(ASAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -L 'unit|e2e' -j 2
+fuzz: san-configure
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target fuzzers
+	tests/fuzz/run_all.sh $(SAN_BUILD) $(FUZZ_SECONDS)
+
+test-fuzz: san-configure
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target fuzzers
+	cd $(SAN_BUILD) && ctest --output-on-failure -L fuzz -j 2
+
+test-asan: san-configure models
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target protoserve protoserve-cli unit_tests
+	ln -sfn $(abspath $(REPO)) $(SAN_BUILD)/model_repository
+	ln -sfn $(abspath $(DATA)) $(SAN_BUILD)/data
+	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
+	cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -L 'unit|e2e' -E '$(ASAN_EXCLUDE)' -j 2
+	@if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
+	  echo "test-asan: sanitizer reports in $(SAN_REPORTS):"; cat $(SAN_REPORTS)/*; exit 1; fi
+	@echo "test-asan: no sanitizer report"
 
 # Only tests that touch no protobuf message: protobuf's headers change the
 # layout of map fields under TSan (map_field.h), which no longer matches
@@ -91,7 +116,8 @@ test-asan: setup models
 TSAN_TESTS ?= DynamicBatcher*:TokenAuthorizer*
 
 test-tsan: setup
-	cmake -S . -B $(TSAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROTOSERVE_SANITIZE=thread
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target unit_tests
+	cmake -S . -B $(TSAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DPROTOSERVE_SANITIZE=thread -DPROTOSERVE_WITH_TORCH=OFF -DPROTOSERVE_WITH_XGBOOST=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target scheduler_tsan_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  $(TSAN_BUILD)/tests/unit/unit_tests --gtest_filter='$(TSAN_TESTS)' --gtest_repeat=20 --gtest_brief=1
+	  $(TSAN_BUILD)/tests/unit/scheduler_tsan_tests --gtest_filter='$(TSAN_TESTS)' --gtest_repeat=20 --gtest_brief=1
