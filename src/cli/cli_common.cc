@@ -25,14 +25,6 @@ std::string Trim(const std::string& text) {
 
 bool StartsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
-std::string ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 // One "HOST:PORT" or "[V6]:PORT" of a comma-separated list, as an address
 // literal of the ipv4: or ipv6: scheme.
 struct Endpoint {
@@ -148,10 +140,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
     throw std::runtime_error("--tls-cert and --tls-key go together");
   }
   grpc::SslCredentialsOptions ssl;
-  if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadTextFile(options.tls_ca);
+  if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadFile(options.tls_ca);
   if (!options.tls_cert.empty()) {
-    ssl.pem_cert_chain = ReadTextFile(options.tls_cert);
-    ssl.pem_private_key = ReadTextFile(options.tls_key);
+    ssl.pem_cert_chain = ReadFile(options.tls_cert);
+    ssl.pem_private_key = ReadFile(options.tls_key);
   }
   if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   return grpc::CreateCustomChannel(target.uri, grpc::SslCredentials(ssl), args);
@@ -162,7 +154,7 @@ void SetDeadline(grpc::ClientContext* context, const ConnectionOptions& options)
                         std::chrono::milliseconds(static_cast<int64_t>(options.timeout_secs * 1000)));
   std::string token;
   if (!options.auth_token_file.empty()) {
-    token = ReadTextFile(options.auth_token_file);
+    token = ReadFile(options.auth_token_file);
     const auto begin = token.find_first_not_of(" \t\r\n");
     token = begin == std::string::npos ? "" : token.substr(begin, token.find_last_not_of(" \t\r\n") - begin + 1);
   } else if (const char* env = std::getenv("PROTOSERVE_AUTH_TOKEN")) {
@@ -184,14 +176,6 @@ int PrintRpcError(const grpc::Status& status) {
 }
 
 void PrintJson(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 std::vector<float> ParseFloatList(const std::string& text) {
   const std::string list = !text.empty() && text[0] == '@' ? ReadFile(text.substr(1)) : text;

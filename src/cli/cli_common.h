@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/read_file.h"
+
 namespace CLI {
 class App;
 }
@@ -64,8 +66,6 @@ void SetDeadline(grpc::ClientContext* context, const ConnectionOptions& options)
 int PrintRpcError(const grpc::Status& status);
 void PrintJson(const nlohmann::json& value);
 
-// The whole content of `path` (binary); throws std::runtime_error when unreadable.
-std::string ReadFile(const std::string& path);
 
 // Parses "0.1,0.2,..." or "@file" (the file holds the same list, or a JSON array).
 std::vector<float> ParseFloatList(const std::string& text);

@@ -4,20 +4,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cli/read_file.h"
 #include "inference.grpc.pb.h"
 #include "recommender.grpc.pb.h"
 
 namespace protoserve::cli::bench {
 
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const GrpcOptions& options) {
   if (!options.tls && options.tls_ca_file.empty() && options.tls_cert_file.empty()) {

@@ -1,5 +1,7 @@
 #include "cli/bench/payloads.h"
 
+#include "cli/read_file.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -20,14 +22,6 @@ constexpr int kGeneratedRecommendRequests = 1024;
 constexpr int kUserIds = 20000;
 constexpr int kMaxInferPayloads = 64;
 constexpr size_t kInferPoolBytes = 16 << 20;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 json ParseJsonFile(const std::string& path) {
   try {
