@@ -101,7 +101,7 @@ test-fuzz: san-configure
 	cd $(SAN_BUILD) && ctest --output-on-failure -L fuzz -j 2
 
 test-asan: san-configure models
-	cmake --build $(SAN_BUILD) -j $(JOBS) --target protoserve protoserve-cli unit_tests
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target protoserve protoserve-cli core_tests unit_tests
 	ln -sfn $(abspath $(REPO)) $(SAN_BUILD)/model_repository
 	ln -sfn $(abspath $(DATA)) $(SAN_BUILD)/data
 	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)

@@ -90,7 +90,7 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
   }
   std::vector<std::unique_ptr<PendingRequest>> batch;
   batch.push_back(std::move(request));
-  ExecuteBatch(std::move(batch));
+  std::vector<Completion> completions = ExecuteBatch(std::move(batch));
   bool more_work;
   {
     std::lock_guard lock(mu_);
@@ -98,7 +98,17 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
     more_work = !queue_.empty();
   }
   if (more_work) work_cv_.notify_one();
+  // Last: a completion may release the last handle on the model version
+  // that owns this batcher, after which `this` must not be touched.
+  RunCompletions(std::move(completions));
   return Status::Ok();
+}
+
+void DynamicBatcher::RunCompletions(std::vector<Completion> completions) {
+  for (Completion& c : completions) {
+    c.request->done(std::move(c.status), std::move(c.outputs), c.timing);
+    c.request.reset();  // the callback and what it holds go now, in order
+  }
 }
 
 void DynamicBatcher::Shutdown() {
@@ -109,7 +119,13 @@ void DynamicBatcher::Shutdown() {
   }
   work_cv_.notify_all();
   for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
+    // The last handle on a version may go on one of its own instance threads
+    // (a completion that held it): that thread cannot join itself.
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();
+    } else if (thread.joinable()) {
+      thread.join();
+    }
   }
   threads_.clear();
 }
@@ -200,13 +216,14 @@ void DynamicBatcher::InstanceLoop(size_t index) {
     const bool more_work = !queue_.empty();
     lock.unlock();
     if (more_work) work_cv_.notify_one();  // another idle instance can take the rest
-    ExecuteBatch(std::move(batch));
+    RunCompletions(ExecuteBatch(std::move(batch)));  // instance threads are joined by Shutdown: safe
     lock.lock();
     --executing_;
   }
 }
 
-void DynamicBatcher::ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch) {
+std::vector<DynamicBatcher::Completion> DynamicBatcher::ExecuteBatch(
+    std::vector<std::unique_ptr<PendingRequest>> batch) {
   const auto start = Clock::now();
   int64_t rows = 0;
   for (const auto& request : batch) rows += request->rows;
@@ -239,23 +256,24 @@ void DynamicBatcher::ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> b
       }
     }
   }
+  std::vector<Completion> completions;
+  completions.reserve(batch.size());
   int64_t offset = 0;
   for (auto& request : batch) {
     timing.queue = start - request->enqueued;
-    if (!status.ok()) {
-      request->done(status, {}, timing);
-      continue;
+    Completion c{std::move(request), status, {}, timing};
+    if (status.ok()) {
+      if (split && batch.size() > 1) {
+        c.outputs.reserve(outputs.size());
+        for (const Tensor& out : outputs) c.outputs.push_back(out.Slice(offset, offset + c.request->rows));
+      } else {
+        c.outputs = outputs;
+      }
+      offset += c.request->rows;
     }
-    std::vector<Tensor> mine;
-    if (split && batch.size() > 1) {
-      mine.reserve(outputs.size());
-      for (const Tensor& out : outputs) mine.push_back(out.Slice(offset, offset + request->rows));
-    } else {
-      mine = outputs;
-    }
-    offset += request->rows;
-    request->done(Status::Ok(), std::move(mine), timing);
+    completions.push_back(std::move(c));
   }
+  return completions;
 }
 
 }  // namespace protoserve

@@ -102,7 +102,19 @@ class DynamicBatcher {
   // Number of queued requests (from the front) that can run as one batch.
   size_t BatchableCount(int64_t* rows) const;
   int64_t TargetRows() const;
-  void ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch);
+  // A finished request, not yet told: its `done` runs after the batcher's
+  // own bookkeeping (see RunCompletions).
+  struct Completion {
+    std::unique_ptr<PendingRequest> request;
+    Status status;
+    std::vector<Tensor> outputs;
+    BatchTiming timing;
+  };
+  // Executes `batch`; returns each request's completion without running it.
+  std::vector<Completion> ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch);
+  // Runs the callbacks. Touches nothing of the batcher: the last callback may
+  // release the last handle on the version that owns it.
+  static void RunCompletions(std::vector<Completion> completions);
 
   const BatcherOptions options_;
   const Executor executor_;

@@ -19,6 +19,7 @@
 namespace protoserve {
 
 using ModelConfig = inference::ModelConfig;
+using ModelWarmup = inference::ModelWarmup;
 
 // Parses `text` (the content of `<repo>/<dir_name>/config.pbtxt`).
 StatusOr<ModelConfig> ParseModelConfig(std::string_view text, std::string_view dir_name);

@@ -3,47 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace protoserve {
-
-namespace fs = std::filesystem;
-
-namespace {
-
-constexpr auto kDrainTimeout = std::chrono::seconds(30);
-
-// What a version was loaded from: its files' names, sizes and mtimes, plus the
-// config minus protoserve.* routing parameters (which change without reload).
-std::string Fingerprint(const fs::path& version_dir, const ModelConfig& config) {
-  ModelConfig serving = config;
-  for (auto it = serving.mutable_parameters()->begin(); it != serving.mutable_parameters()->end();) {
-    it = it->first.starts_with("protoserve.") ? serving.mutable_parameters()->erase(it) : std::next(it);
-  }
-  std::string out;
-  serving.SerializeToString(&out);
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(version_dir, ec)) {
-    const auto time = entry.last_write_time(ec).time_since_epoch().count();
-    files.push_back(entry.path().filename().string() + ":" + std::to_string(entry.file_size(ec)) + ":" +
-                    std::to_string(time));
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) out += "|" + f;
-  return out;
-}
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
 
 const char* ModelStateName(ModelState state) {
   switch (state) {
@@ -56,43 +18,8 @@ const char* ModelStateName(ModelState state) {
   return "UNKNOWN";
 }
 
-std::vector<int64_t> ListVersionDirs(const fs::path& model_dir) {
-  std::vector<int64_t> versions;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.empty() || name.size() > 18 ||
-        !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    const int64_t version = std::stoll(name);
-    if (version > 0) versions.push_back(version);
-  }
-  std::sort(versions.begin(), versions.end());
-  return versions;
-}
-
-std::vector<int64_t> SelectVersions(const ModelConfig& config, const std::vector<int64_t>& available) {
-  const auto& policy = config.version_policy();
-  if (policy.has_all()) return available;
-  if (policy.has_specific()) {
-    std::vector<int64_t> chosen;
-    for (int64_t v : available) {
-      const auto& wanted = policy.specific().versions();
-      if (std::find(wanted.begin(), wanted.end(), v) != wanted.end()) chosen.push_back(v);
-    }
-    return chosen;
-  }
-  const size_t n = policy.has_latest() ? policy.latest().num_versions() : 1;
-  const size_t skip = available.size() > n ? available.size() - n : 0;
-  return std::vector<int64_t>(available.begin() + skip, available.end());
-}
-
-ModelRepository::ModelRepository(fs::path root, const BackendRegistry* backends, Metrics* metrics)
-    : root_(std::move(root)), backends_(backends), metrics_(metrics) {
-  std::error_code ec;
-  canonical_root_ = fs::weakly_canonical(root_, ec);
-}
+ModelRepository::ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics)
+    : scanner_(std::move(root)), backends_(backends), metrics_(metrics) {}
 
 ModelRepository::~ModelRepository() { Shutdown(); }
 
@@ -102,16 +29,8 @@ void ModelRepository::SetState(const std::string& name, VersionStatus* status, M
   if (metrics_) metrics_->SetModelState(name, std::to_string(status->version), ModelStateName(state));
 }
 
-bool ModelRepository::InsideRoot(const fs::path& path) const {
-  std::error_code ec;
-  const std::string resolved = fs::weakly_canonical(path, ec).string();
-  const std::string root = canonical_root_.string() + "/";
-  return !ec && resolved.compare(0, root.size(), root) == 0;
-}
-
 Status ModelRepository::LoadAll(const std::vector<std::string>& names) {
-  std::error_code ec;
-  if (!fs::is_directory(root_, ec)) return NotFound("model repository '" + root_.string() + "' is not a directory");
+  RETURN_IF_ERROR(scanner_.CheckRoot());
   if (names.empty()) return Poll();
   for (const std::string& name : names) {
     Status s = Sync(name);
@@ -122,13 +41,9 @@ Status ModelRepository::LoadAll(const std::vector<std::string>& names) {
 
 Status ModelRepository::Poll() {
   std::lock_guard sync(sync_mu_);
-  std::error_code ec;
-  if (!fs::is_directory(root_, ec)) return NotFound("model repository '" + root_.string() + "' is not a directory");
+  RETURN_IF_ERROR(scanner_.CheckRoot());
   std::set<std::string> names;
-  for (const auto& entry : fs::directory_iterator(root_, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory() && IsValidModelName(name) && fs::exists(entry.path() / "config.pbtxt")) names.insert(name);
-  }
+  for (std::string& name : scanner_.ModelNames()) names.insert(std::move(name));
   {
     std::shared_lock lock(mu_);
     for (const auto& [name, _] : models_) names.insert(name);  // gone from disk: Sync unloads them
@@ -142,83 +57,98 @@ Status ModelRepository::Sync(const std::string& name) {
   return SyncLocked(name);
 }
 
+Status ModelRepository::RecordModelError(const std::string& name, Status error) {
+  spdlog::error("model '{}': {} (previously loaded versions keep serving)", name, error.message());
+  std::unique_lock lock(mu_);
+  models_[name].reason = error.message();
+  return error;
+}
+
 Status ModelRepository::SyncLocked(const std::string& name) {
   if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
-  const fs::path dir = root_ / name;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec) || !fs::exists(dir / "config.pbtxt", ec)) {
-    bool known;
+  if (!scanner_.HasModel(name)) {
     {
       std::shared_lock lock(mu_);
-      known = models_.count(name) > 0;
+      if (!models_.count(name)) return NotFound("model '" + name + "' is not in the repository");
     }
-    if (!known) return NotFound("model '" + name + "' is not in the repository");
     spdlog::info("model '{}' removed from the repository: unloading", name);
-    for (auto& old : RetireVersions(name, {})) Drain(std::move(old));
+    RetireVersions(name, {});
     std::unique_lock lock(mu_);
     models_.erase(name);
     return Status::Ok();
   }
-  auto record_model_error = [&](const Status& error) {
-    spdlog::error("model '{}': {} (previously loaded versions keep serving)", name, error.message());
-    std::unique_lock lock(mu_);
-    models_[name].reason = error.message();
-    return error;
-  };
-  if (!InsideRoot(dir)) return record_model_error(InvalidArgument("model directory resolves outside the repository"));
-  const std::string text = ReadText(dir / "config.pbtxt");
-  auto parsed = ParseModelConfig(text, name);
-  if (!parsed.ok()) return record_model_error(parsed.status());
+  auto text = scanner_.ReadConfig(name);
+  if (!text.ok()) return RecordModelError(name, text.status());
+  auto parsed = ParseModelConfig(*text, name);
+  if (!parsed.ok()) return RecordModelError(name, parsed.status());
   auto split = ParseTrafficSplit(*parsed);
-  if (!split.ok()) return record_model_error(split.status());
+  if (!split.ok()) return RecordModelError(name, split.status());
   // An unknown backend fails each version (the config itself is valid and served).
   const auto backend = backends_->Find(*parsed);
   auto config = std::make_shared<const ModelConfig>(std::move(parsed).value());
-  const std::vector<int64_t> desired = SelectVersions(*config, ListVersionDirs(dir));
+  const std::vector<int64_t> desired = SelectVersions(*config, scanner_.Versions(name));
   {
     std::unique_lock lock(mu_);
     ModelEntry& entry = models_[name];
     entry.config = config;
-    entry.config_text = text;
+    entry.config_text = *text;
     entry.split = *split;
     entry.reason = desired.empty() ? "no version directory matches the version policy" : "";
     for (int64_t v : desired) {
       VersionSlot& slot = entry.versions[v];
-      if (slot.status.version == 0 || (!slot.model && slot.status.state != ModelState::kFailed)) {
+      if (slot.status.version == 0 || (!slot.serving && slot.status.state != ModelState::kFailed)) {
         slot.status.version = v;
         SetState(name, &slot.status, ModelState::kLoading);
       }
     }
   }
+  Status result = LoadVersions(name, config, backend, desired);
 
+  // Versions the policy no longer selects leave, unless none of the selected
+  // ones is ready: then the old ones keep serving until a new one loads.
+  std::vector<int64_t> keep = desired;
+  {
+    std::shared_lock lock(mu_);
+    const auto& versions = models_[name].versions;
+    const bool any_desired_ready = std::any_of(desired.begin(), desired.end(), [&](int64_t v) {
+      auto it = versions.find(v);
+      return it != versions.end() && it->second.serving;
+    });
+    if (!any_desired_ready) {
+      for (const auto& [v, slot] : versions) {
+        if (slot.serving) keep.push_back(v);
+      }
+    }
+  }
+  RetireVersions(name, keep);
+  return result;
+}
+
+Status ModelRepository::LoadVersions(const std::string& name, const std::shared_ptr<const ModelConfig>& config,
+                                     StatusOr<Backend*> backend, const std::vector<int64_t>& desired) {
   Status result = Status::Ok();
   for (int64_t v : desired) {
-    const fs::path version_dir = dir / std::to_string(v);
-    const std::string fingerprint = Fingerprint(version_dir, *config);
+    const std::string fingerprint = scanner_.Fingerprint(name, v, *config);
     {
       std::shared_lock lock(mu_);
-      const VersionSlot& slot = models_[name].versions[v];
-      if (slot.fingerprint == fingerprint) continue;  // loaded (or failed) from exactly these files
+      if (models_[name].versions[v].fingerprint == fingerprint) continue;  // loaded (or failed) from these files
     }
-    Status inside = Status::Ok();
-    for (const auto& file : fs::directory_iterator(version_dir, ec)) {
-      if (!InsideRoot(file.path())) inside = InvalidArgument(file.path().string() + " resolves outside the repository");
-    }
-    if (!InsideRoot(version_dir)) inside = InvalidArgument("version directory resolves outside the repository");
     const auto start = Clock::now();
-    if (!backend.ok()) inside = backend.status();
+    Status usable = backend.ok() ? scanner_.CheckVersionFiles(name, v, *config) : backend.status();
     StatusOr<std::shared_ptr<ModelVersion>> loaded =
-        inside.ok() ? ModelVersion::Load(*config, dir, v, *backend, metrics_, max_tensor_elements_.load()) : inside;
-    std::shared_ptr<ModelVersion> replaced;
+        usable.ok() ? ModelVersion::Load(*config, scanner_.ModelDir(name), v, *backend, metrics_,
+                                         max_tensor_elements_.load())
+                    : usable;
+    std::unique_ptr<ServingVersion> replaced;
     {
       std::unique_lock lock(mu_);
       VersionSlot& slot = models_[name].versions[v];
       slot.fingerprint = fingerprint;
       if (loaded.ok()) {
-        replaced = std::move(slot.model);
-        slot.model = *loaded;
+        replaced = std::move(slot.serving);
+        slot.serving = std::make_unique<ServingVersion>(*loaded);
         SetState(name, &slot.status, ModelState::kReady);
-      } else if (slot.model) {
+      } else if (slot.serving) {
         slot.status.reason = "reload failed, previous copy keeps serving: " + loaded.status().message();
       } else {
         SetState(name, &slot.status, ModelState::kFailed, loaded.status().message());
@@ -232,65 +162,54 @@ Status ModelRepository::SyncLocked(const std::string& name) {
       spdlog::error("model '{}' version {} failed to load: {}", name, v, loaded.status().message());
       result = loaded.status();
     }
-    if (replaced) Drain(std::move(replaced));
+    if (replaced) drainer_.Drain(std::move(replaced), {}, kDrainPatience);  // the slot stays READY with the new copy
   }
-
-  // Versions the policy no longer selects leave, unless none of the selected
-  // ones is ready: then the old ones keep serving until a new one loads.
-  std::vector<int64_t> keep = desired;
-  {
-    std::shared_lock lock(mu_);
-    const auto& versions = models_[name].versions;
-    const bool any_desired_ready = std::any_of(desired.begin(), desired.end(), [&](int64_t v) {
-      auto it = versions.find(v);
-      return it != versions.end() && it->second.model;
-    });
-    if (!any_desired_ready) {
-      for (const auto& [v, slot] : versions) {
-        if (slot.model) keep.push_back(v);
-      }
-    }
-  }
-  for (auto& old : RetireVersions(name, keep)) Drain(std::move(old));
   return result;
 }
 
-std::vector<std::shared_ptr<ModelVersion>> ModelRepository::RetireVersions(const std::string& name,
-                                                                           const std::vector<int64_t>& keep) {
-  std::vector<std::shared_ptr<ModelVersion>> retired;
+std::vector<std::shared_future<void>> ModelRepository::RetireVersions(const std::string& name,
+                                                                      const std::vector<int64_t>& keep,
+                                                                      std::chrono::milliseconds patience) {
+  std::vector<std::shared_future<void>> drains;
   std::unique_lock lock(mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) return retired;
+  if (it == models_.end()) return drains;
   for (auto& [v, slot] : it->second.versions) {
     if (std::find(keep.begin(), keep.end(), v) != keep.end()) continue;
-    if (slot.model) {
-      retired.push_back(std::move(slot.model));
-      spdlog::info("model '{}' version {} UNLOADING (draining in-flight requests)", name, v);
-    }
-    if (slot.status.state != ModelState::kUnavailable) SetState(name, &slot.status, ModelState::kUnavailable);
     slot.fingerprint.clear();
+    if (!slot.serving) {
+      if (slot.status.state != ModelState::kUnavailable && slot.status.state != ModelState::kUnloading) {
+        SetState(name, &slot.status, ModelState::kUnavailable);
+      }
+      continue;
+    }
+    spdlog::info("model '{}' version {} UNLOADING (draining in-flight requests)", name, v);
+    SetState(name, &slot.status, ModelState::kUnloading);
+    // UNAVAILABLE once freed, unless the slot was loaded again meanwhile.
+    drains.push_back(drainer_.Drain(std::move(slot.serving), [this, name, v = v] {
+      std::unique_lock relock(mu_);
+      auto model = models_.find(name);
+      if (model == models_.end()) return;
+      auto slot_it = model->second.versions.find(v);
+      if (slot_it == model->second.versions.end()) return;
+      VersionSlot& s = slot_it->second;
+      if (!s.serving && s.status.state == ModelState::kUnloading) SetState(name, &s.status, ModelState::kUnavailable);
+    }, patience));
   }
-  return retired;
-}
-
-void ModelRepository::Drain(std::shared_ptr<ModelVersion> version) {
-  // Requests hold handles; once ours is the only one, nothing is queued or
-  // executing on this version and it can go.
-  const auto deadline = Clock::now() + kDrainTimeout;
-  while (version.use_count() > 1 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  version->Shutdown();
-  spdlog::info("model '{}' version {} unloaded", version->name(), version->version());
+  return drains;
 }
 
 Status ModelRepository::Unload(const std::string& name) {
-  std::lock_guard sync(sync_mu_);
+  std::vector<std::shared_future<void>> drains;
   {
-    std::shared_lock lock(mu_);
-    if (!models_.count(name)) return NotFound("model '" + name + "' is not in the repository");
+    std::lock_guard sync(sync_mu_);
+    {
+      std::shared_lock lock(mu_);
+      if (!models_.count(name)) return NotFound("model '" + name + "' is not in the repository");
+    }
+    drains = RetireVersions(name, {});
   }
-  for (auto& old : RetireVersions(name, {})) Drain(std::move(old));
+  for (auto& drained : drains) drained.wait();  // sync_mu_ released: other models load meanwhile
   return Status::Ok();
 }
 
@@ -319,14 +238,14 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
   const ModelEntry& entry = it->second;
   auto ready = [&](int64_t v) {
     auto slot = entry.versions.find(v);
-    return slot != entry.versions.end() && slot->second.model != nullptr;
+    return slot != entry.versions.end() && slot->second.serving != nullptr;
   };
   RouteResult route;
   if (version == 0) {
     if (entry.split.enabled()) version = entry.split.Pick(routing_key, ready);
     if (version == 0) {
       for (auto v = entry.versions.rbegin(); v != entry.versions.rend(); ++v) {
-        if (v->second.model) {
+        if (v->second.serving) {
           version = v->first;
           break;
         }
@@ -341,17 +260,17 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
     }
     const int64_t shadow = entry.split.shadow_version;
     if (shadow != version && ready(shadow) && entry.split.MirrorThis(routing_key)) {
-      route.shadow = entry.versions.at(shadow).model;
+      route.shadow = entry.versions.at(shadow).serving->handle();
     }
   }
   auto v = entry.versions.find(version);
   if (v == entry.versions.end()) return NotFound("model '" + name + "' has no version " + std::to_string(version));
-  if (!v->second.model) {
+  if (!v->second.serving) {
     return Unavailable("model '" + name + "' version " + std::to_string(version) + " is " +
                        ModelStateName(v->second.status.state) +
                        (v->second.status.reason.empty() ? "" : ": " + v->second.status.reason));
   }
-  route.primary = v->second.model;
+  route.primary = v->second.serving->handle();
   return route;
 }
 
@@ -379,7 +298,7 @@ std::vector<std::shared_ptr<ModelVersion>> ModelRepository::ReadyVersions() cons
   std::vector<std::shared_ptr<ModelVersion>> ready;
   for (const auto& [_, entry] : models_) {
     for (const auto& [__, slot] : entry.versions) {
-      if (slot.model) ready.push_back(slot.model);
+      if (slot.serving) ready.push_back(slot.serving->handle());
     }
   }
   return ready;
@@ -389,7 +308,7 @@ bool ModelRepository::AllReady() const {
   std::shared_lock lock(mu_);
   for (const auto& [_, entry] : models_) {
     bool any = false;
-    for (const auto& [__, slot] : entry.versions) any = any || slot.model != nullptr;
+    for (const auto& [__, slot] : entry.versions) any = any || slot.serving != nullptr;
     if (!any) return false;
   }
   return true;
@@ -411,10 +330,12 @@ void ModelRepository::Shutdown() {
     std::shared_lock lock(mu_);
     for (const auto& [name, _] : models_) names.push_back(name);
   }
-  std::lock_guard sync(sync_mu_);
-  for (const auto& name : names) {
-    for (auto& old : RetireVersions(name, {})) old->Shutdown();  // in-flight work finishes in Shutdown()
+  {
+    std::lock_guard sync(sync_mu_);
+    // The front-ends stopped first: shut down at once, finishing what is queued.
+    for (const auto& name : names) RetireVersions(name, {}, std::chrono::milliseconds(0));
   }
+  drainer_.WaitAll();
 }
 
 }  // namespace protoserve

@@ -7,18 +7,20 @@
 //
 //   LOADING -> READY -> UNLOADING -> UNAVAILABLE      (FAILED: load error)
 //
-// Sync(name) reconciles one model with the disk: new versions load (warm-up
-// included) while the current ones keep serving; a changed version (its
-// files' size/mtime changed) loads a fresh copy and is swapped in atomically
-// only once ready; versions no longer selected, or no longer on disk, leave
-// routing at once and are freed after their last request completes (requests
-// hold a shared handle). A failed load (bad config, corrupt model, missing
-// labels) keeps whatever served before and records the reason, visible in
-// Index(), ModelReady and the protoserve_model_state metric.
+// Sync(name) reconciles one model with the disk (read through a
+// RepositoryScanner): new versions load (warm-up included) while the current
+// ones keep serving; a changed version (its files' size/mtime changed) loads
+// a fresh copy and is swapped in atomically only once ready; versions no
+// longer selected, or no longer on disk, leave routing at once (UNLOADING)
+// and are freed after their last request completes (UNAVAILABLE): the
+// release of the last request handle signals the drain (version_drain.h),
+// which runs on a thread of its own, so one model's drain never blocks
+// another model's load. A failed load (bad config, corrupt model, missing
+// labels, an unreadable file) keeps whatever served before and records the
+// reason, visible in Index(), ModelReady and the protoserve_model_state metric.
 //
 // Names are validated before they touch the filesystem, and nothing outside
-// `root` is read: model and version directories and the files loaded from
-// them must resolve (symlinks included) inside root.
+// `root` is read (see RepositoryScanner).
 //
 // Thread-safety: all methods may be called concurrently; Sync/Unload calls
 // are serialised among themselves, lookups never wait for a load.
@@ -37,7 +39,9 @@
 
 #include "core/backend.h"
 #include "core/model_version.h"
+#include "core/repository_scanner.h"
 #include "core/traffic_split.h"
+#include "core/version_drain.h"
 
 namespace protoserve {
 
@@ -77,7 +81,8 @@ class ModelRepository {
   Status Poll();
   // Loads or reloads one model from disk (explicit control mode).
   Status Sync(const std::string& name);
-  // Unloads every version of `name` (drained, then freed).
+  // Unloads every version of `name`; returns once they are drained and freed
+  // (without holding the lock that loads of other models take).
   Status Unload(const std::string& name);
   // Bound on the elements of one request input tensor for versions loaded
   // from now on (--max-tensor-elements); call before LoadAll().
@@ -105,13 +110,13 @@ class ModelRepository {
   // Stops polling, drains and unloads everything.
   void Shutdown();
 
-  const std::filesystem::path& root() const { return root_; }
+  const std::filesystem::path& root() const { return scanner_.root(); }
 
  private:
   struct VersionSlot {
     VersionStatus status;
-    std::shared_ptr<ModelVersion> model;  // set when READY
-    std::string fingerprint;              // of the files it was loaded from
+    std::unique_ptr<ServingVersion> serving;  // set when READY
+    std::string fingerprint;                  // of the files it was loaded from
   };
   struct ModelEntry {
     std::shared_ptr<const ModelConfig> config;  // null until a config parsed
@@ -122,15 +127,19 @@ class ModelRepository {
   };
 
   Status SyncLocked(const std::string& name);  // requires sync_mu_
+  // Loads the versions `desired` of `name` whose files changed; returns the last load error.
+  Status LoadVersions(const std::string& name, const std::shared_ptr<const ModelConfig>& config,
+                      StatusOr<Backend*> backend, const std::vector<int64_t>& desired);
+  Status RecordModelError(const std::string& name, Status error);
   void SetState(const std::string& name, VersionStatus* status, ModelState state, std::string reason = "");
-  // Removes `name`'s versions not in `keep` from routing; returns them for draining.
-  std::vector<std::shared_ptr<ModelVersion>> RetireVersions(const std::string& name, const std::vector<int64_t>& keep);
-  // Waits until no request holds `version` (bounded), then shuts it down.
-  void Drain(std::shared_ptr<ModelVersion> version);
-  bool InsideRoot(const std::filesystem::path& path) const;
+  // Takes `name`'s versions not in `keep` out of routing (UNLOADING) and
+  // starts their drains (each waits at most `patience` for its requests);
+  // the futures are ready once each is freed.
+  std::vector<std::shared_future<void>> RetireVersions(const std::string& name, const std::vector<int64_t>& keep,
+                                                       std::chrono::milliseconds patience = kDrainPatience);
+  static constexpr std::chrono::milliseconds kDrainPatience{30'000};
 
-  const std::filesystem::path root_;
-  std::filesystem::path canonical_root_;
+  const RepositoryScanner scanner_;
   const BackendRegistry* const backends_;
   Metrics* const metrics_;
   std::atomic<int64_t> max_tensor_elements_{kDefaultMaxTensorElements};
@@ -143,11 +152,7 @@ class ModelRepository {
   std::condition_variable poll_cv_;  // guarded by poll_mu_
   bool stopping_ = false;            // guarded by poll_mu_
   std::thread poller_;
+  Drainer drainer_;  // declared last: its drains touch models_ when they finish
 };
-
-// Numeric version folders of `model_dir`, ascending.
-std::vector<int64_t> ListVersionDirs(const std::filesystem::path& model_dir);
-// The versions `config`'s version_policy selects from `available`.
-std::vector<int64_t> SelectVersions(const ModelConfig& config, const std::vector<int64_t>& available);
 
 }  // namespace protoserve

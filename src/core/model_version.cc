@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/input_validation.h"
+#include "core/model_warmup.h"
 
 namespace protoserve {
 
@@ -66,6 +67,7 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& co
     }
     self->labels_.push_back(std::move(labels));
   }
+  ASSIGN_OR_RETURN(self->warmup_, BuildWarmupSamples(config, model_dir));
   ASSIGN_OR_RETURN(self->model_, backend->Load(config, model_dir / std::to_string(version)));
   ModelVersion* raw = self.get();
   self->batcher_ = std::make_unique<DynamicBatcher>(
@@ -98,19 +100,19 @@ int ModelVersion::OutputIndex(const std::string& name) const {
 }
 
 Status ModelVersion::Warmup() {
-  std::vector<Tensor> inputs;
-  for (const auto& spec : config_.input()) {
-    Shape shape;
-    if (config_.max_batch_size() > 0) shape.push_back(1);
-    for (int64_t dim : spec.dims()) shape.push_back(dim == -1 ? 1 : dim);
-    const DataType dtype = FromConfigDataType(spec.data_type());
-    ASSIGN_OR_RETURN(int64_t elements, ElementCount(shape));
-    // BYTES: each element is an empty string, i.e. a zero 4-byte length.
-    const size_t bytes = elements * (dtype == DataType::kBytes ? 4 : DataTypeSize(dtype));
-    inputs.push_back(Tensor::Allocate(dtype, std::move(shape), bytes));
+  // On each instance thread, before the version is READY (Start() waits).
+  for (const WarmupSample& sample : warmup_) {
+    for (uint32_t i = 0; i < sample.count; ++i) {
+      std::vector<Tensor> outputs;
+      Status status = model_->Execute(sample.inputs, &outputs);
+      if (!status.ok()) return Status(status.code(), "model_warmup '" + sample.name + "': " + status.message());
+      if (static_cast<int>(outputs.size()) != config_.output_size()) {
+        return Internal("model_warmup '" + sample.name + "': the model returned " + std::to_string(outputs.size()) +
+                        " outputs, the config has " + std::to_string(config_.output_size()));
+      }
+    }
   }
-  std::vector<Tensor> outputs;
-  return model_->Execute(inputs, &outputs);
+  return Status::Ok();
 }
 
 Status ModelVersion::Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) {
@@ -132,6 +134,10 @@ Status ModelVersion::Execute(const std::vector<Tensor>& inputs, std::vector<Tens
 }
 
 Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
+  // Held until this returns: `done` may release the caller's last handle on
+  // this version (a refused or inline request completes inside Enqueue),
+  // and the refusal below still touches this version's statistics.
+  const std::shared_ptr<ModelVersion> self = shared_from_this();
   const auto received = Clock::now();
   const Api api = request.api;
   auto refuse = [&](Status status) {

@@ -2,8 +2,8 @@
 //
 // Owns the backend's LoadedModel (the weights, loaded once) and a
 // DynamicBatcher whose instance threads execute over it. Lifecycle:
-// Load() returns a version that is warmed up and ready (each instance ran one
-// zero-filled batch); Shutdown() stops accepting, drains the queue and joins
+// Load() returns a version that is warmed up and ready (each instance ran the
+// config's model_warmup samples, or one zero-filled request: model_warmup.h); Shutdown() stops accepting, drains the queue and joins
 // the instances. Front-ends hold a std::shared_ptr<ModelVersion> for the
 // duration of a request, so a version is destroyed only after its last
 // request has completed.
@@ -25,6 +25,7 @@
 #include "core/input_validation.h"
 #include "core/metrics.h"
 #include "core/model_config.h"
+#include "core/model_warmup.h"
 
 namespace protoserve {
 
@@ -50,7 +51,7 @@ struct InferStats {
   std::map<int64_t, BatchBucket> by_batch_size;  // guarded by batch_mu
 };
 
-class ModelVersion {
+class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
  public:
   // `max_tensor_elements` bounds each input tensor of a request (checked
   // before anything proportional to its size is allocated).
@@ -88,6 +89,7 @@ class ModelVersion {
   const int64_t version_;
   int64_t max_tensor_elements_ = kDefaultMaxTensorElements;  // set by Load, then const
   std::vector<std::vector<std::string>> labels_;  // per output
+  std::vector<WarmupSample> warmup_;              // run by each instance before READY
   std::unique_ptr<LoadedModel> model_;
   std::unique_ptr<ModelMetrics> metrics_;  // null when the server keeps no metrics
   std::unique_ptr<DynamicBatcher> batcher_;

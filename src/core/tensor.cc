@@ -56,12 +56,22 @@ StatusOr<int64_t> ElementCount(const Shape& shape, int64_t max_elements) {
 }
 
 std::string ShapeToString(const Shape& shape) {
+  // Error messages quote shapes: a hostile one with millions of dims must not
+  // become a message of hundreds of megabytes.
+  constexpr size_t kShown = 16;
   std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
+  for (size_t i = 0; i < shape.size() && i < kShown; ++i) {
     if (i) out += ",";
     out += std::to_string(shape[i]);
   }
+  if (shape.size() > kShown) out += ",... (" + std::to_string(shape.size()) + " dims)";
   return out + "]";
+}
+
+Status CheckRank(size_t rank) {
+  if (rank <= static_cast<size_t>(kMaxTensorRank)) return Status::Ok();
+  return InvalidArgument("shape has " + std::to_string(rank) + " dimensions, at most " +
+                         std::to_string(kMaxTensorRank) + " allowed");
 }
 
 Tensor Tensor::Allocate(DataType dtype, Shape shape, size_t byte_size) {

@@ -50,7 +50,14 @@ DataType DataTypeFromName(std::string_view name);
 // Number of elements of `shape`, or an error if a dim is negative or the
 // product exceeds `max_elements` (checked before any overflow can happen).
 StatusOr<int64_t> ElementCount(const Shape& shape, int64_t max_elements = int64_t{1} << 40);
+// At most 16 dims are written out; longer shapes end in "... (N dims)".
 std::string ShapeToString(const Shape& shape);
+
+// The most dimensions a request tensor may have (Triton's own cap is 64):
+// checked before a wire shape is copied, so a shape of millions of dims costs
+// nothing beyond the wire message itself.
+inline constexpr int kMaxTensorRank = 64;
+Status CheckRank(size_t rank);
 
 class Tensor {
  public:

@@ -33,18 +33,10 @@
 #include <string>
 #include <string_view>
 
+#include "core/access_policy.h"
 #include "core/auth_tokens.h"
 
 namespace protoserve {
-
-enum class GrpcMethodAccess { kOpen, kMetadata, kInfer, kManage };
-
-// Classifies a full method path ("/package.Service/Method").
-GrpcMethodAccess ClassifyGrpcMethod(std::string_view path);
-
-// True for peers on the loopback interface or a Unix socket
-// ("ipv4:127.x.x.x:p", "ipv6:[::1]:p", "ipv6:[::ffff:127.x.x.x]:p", "unix:...").
-bool IsLoopbackPeer(std::string_view peer);
 
 struct GrpcSecurityOptions {
   // PEM files. TLS when cert and key are set; with client_ca, clients must
@@ -58,13 +50,6 @@ struct GrpcSecurityOptions {
   // Model management only from loopback peers unless a `manage` token exists.
   bool management_loopback_only = false;
 };
-
-// The access decision for one call of class `access` (shared with the HTTP
-// port) or of the method at `path`.
-Status AuthorizeAccess(const TokenAuthorizer& authorizer, bool open_metadata, GrpcMethodAccess access,
-                       std::string_view authorization);
-Status AuthorizeGrpcCall(const TokenAuthorizer& authorizer, bool open_metadata, std::string_view path,
-                         std::string_view authorization);
 
 // Credentials for the listening port. Reads the PEM files; INVALID_ARGUMENT
 // when one is missing, unreadable or empty, or only one of cert/key is set.

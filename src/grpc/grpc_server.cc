@@ -32,8 +32,11 @@ Status GrpcServer::Start() {
     interceptors.push_back(MakeManagementPeerGuard(options_.security.authorizer));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
-  DefaultRequestTimeoutTicks().store(
-      std::chrono::duration_cast<Clock::duration>(options_.default_request_timeout).count());
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port
+  // would start and silently take part of the traffic (e.g. an old version
+  // left running during a deploy). Off unless asked for (Triton's
+  // --reuse-grpc-port); binding a port in use then fails Start().
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, options_.reuse_port ? 1 : 0);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   if (options_.max_connection_age_secs > 0) {

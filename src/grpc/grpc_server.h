@@ -28,8 +28,8 @@ struct GrpcServerOptions {
   int max_message_bytes = 64 << 20;
   // Concurrent calls (HTTP/2 streams) per connection; 0: gRPC's default.
   int max_concurrent_streams = 0;
-  // Deadline of calls whose client set none; zero: none (grpc_status.h).
-  std::chrono::milliseconds default_request_timeout{0};
+  // Share the port with other processes (SO_REUSEPORT); off: a port in use fails Start().
+  bool reuse_port = false;
   // TLS / mTLS, bearer tokens, loopback-only management (grpc/auth.h).
   GrpcSecurityOptions security;
 };

@@ -1,10 +1,10 @@
 #include "grpc/inference_service.h"
 
 #include "core/classification.h"
-#include "core/shadow.h"
 #include "grpc/grpc_status.h"
-#include "grpc/kserve_codec.h"
 #include "grpc/ordered_stream.h"
+#include "kserve/kserve_codec.h"
+#include "kserve/kserve_metadata.h"
 
 
 namespace protoserve {
@@ -17,114 +17,7 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const Statu
   return reactor;
 }
 
-// Resolves name + version string to a READY version.
-StatusOr<std::shared_ptr<ModelVersion>> Resolve(const ModelRepository& repository, const std::string& name,
-                                                const std::string& version) {
-  if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
-  ASSIGN_OR_RETURN(int64_t v, ParseModelVersion(version));
-  return repository.Get(name, v);
-}
-
-void FillTensorMetadata(const ModelConfig& config, const auto& specs, auto* out) {
-  for (const auto& spec : specs) {
-    auto* t = out->Add();
-    t->set_name(spec.name());
-    t->set_datatype(std::string(DataTypeName(FromConfigDataType(spec.data_type()))));
-    if (config.max_batch_size() > 0) t->add_shape(-1);
-    t->mutable_shape()->Add(spec.dims().begin(), spec.dims().end());
-  }
-}
-
-void FillDuration(uint64_t count, uint64_t ns, inference::StatisticDuration* d) {
-  d->set_count(count);
-  d->set_ns(ns);
-}
-
 }  // namespace
-
-void FillServerMetadata(inference::ServerMetadataResponse* response) {
-  response->set_name("protoserve");
-  response->set_version(PROTOSERVE_VERSION);
-  for (const char* extension : {"classification", "model_repository", "model_configuration", "statistics",
-                                "binary_tensor_data"}) {
-    response->add_extensions(extension);
-  }
-}
-
-Status FillModelMetadata(const ModelRepository& repository, const std::string& name, int64_t version,
-                         inference::ModelMetadataResponse* response) {
-  if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
-  ASSIGN_OR_RETURN(ModelConfig config, repository.Config(name));
-  if (version != 0) RETURN_IF_ERROR(repository.Get(name, version).status());
-  response->set_name(name);
-  response->set_platform(config.platform().empty() ? config.backend() : config.platform());
-  for (const auto& entry : repository.Index()) {
-    if (entry.name != name) continue;
-    for (const auto& v : entry.versions) {
-      if (v.state == ModelState::kReady) response->add_versions(std::to_string(v.version));
-    }
-  }
-  FillTensorMetadata(config, config.input(), response->mutable_inputs());
-  FillTensorMetadata(config, config.output(), response->mutable_outputs());
-  return Status::Ok();
-}
-
-Status FillModelStatistics(const ModelRepository& repository, const std::string& name, int64_t version,
-                           inference::ModelStatisticsResponse* response) {
-  if (!name.empty()) {
-    if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
-    RETURN_IF_ERROR(repository.Config(name).status());
-  }
-  for (const auto& model : repository.ReadyVersions()) {
-    if (!name.empty() && (model->name() != name || (version != 0 && model->version() != version))) continue;
-    const InferStats& s = model->stats();
-    auto* out = response->add_model_stats();
-    out->set_name(model->name());
-    out->set_version(std::to_string(model->version()));
-    out->set_last_inference(s.last_inference_ms.load());
-    out->set_inference_count(s.inference_count.load());
-    out->set_execution_count(s.execution_count.load());
-    auto* infer = out->mutable_inference_stats();
-    const uint64_t ok = s.success_count.load();
-    FillDuration(ok, s.success_ns.load(), infer->mutable_success());
-    FillDuration(s.fail_count.load(), s.fail_ns.load(), infer->mutable_fail());
-    FillDuration(ok, s.queue_ns.load(), infer->mutable_queue());
-    FillDuration(ok, s.compute_input_ns.load(), infer->mutable_compute_input());
-    FillDuration(ok, s.compute_ns.load(), infer->mutable_compute_infer());
-    FillDuration(ok, s.compute_output_ns.load(), infer->mutable_compute_output());
-    std::lock_guard lock(s.batch_mu);
-    for (const auto& [size, bucket] : s.by_batch_size) {
-      auto* b = out->add_batch_stats();
-      b->set_batch_size(size);
-      FillDuration(bucket.count, bucket.compute_ns, b->mutable_compute_infer());
-    }
-  }
-  if (!name.empty() && response->model_stats_size() == 0) {
-    return version != 0 ? repository.Get(name, version).status()
-                        : Unavailable("model '" + name + "' has no ready version");
-  }
-  return Status::Ok();
-}
-
-void FillRepositoryIndex(const ModelRepository& repository, bool ready_only,
-                         inference::RepositoryIndexResponse* response) {
-  for (const auto& entry : repository.Index()) {
-    if (entry.versions.empty() && !ready_only) {
-      auto* m = response->add_models();
-      m->set_name(entry.name);
-      m->set_state("UNAVAILABLE");
-      m->set_reason(entry.reason);
-    }
-    for (const auto& v : entry.versions) {
-      if (ready_only && v.state != ModelState::kReady) continue;
-      auto* m = response->add_models();
-      m->set_name(entry.name);
-      m->set_version(std::to_string(v.version));
-      m->set_state(ModelStateName(v.state));
-      m->set_reason(v.reason);
-    }
-  }
-}
 
 grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* context,
                                                        const inference::ServerLiveRequest*,
@@ -136,23 +29,16 @@ grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* context,
                                                         const inference::ServerReadyRequest*,
                                                         inference::ServerReadyResponse* response) {
-  response->set_ready(ready_.load() && repository_->AllReady());
+  response->set_ready(server_->Ready());
   return Done(context, Status::Ok());
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* context,
                                                        const inference::ModelReadyRequest* request,
                                                        inference::ModelReadyResponse* response) {
-  auto model = Resolve(*repository_, request->name(), request->version());
-  const auto code = model.status().code();
-  if (!model.ok() && code != StatusCode::kUnavailable && code != StatusCode::kNotFound) {
-    return Done(context, model.status());
-  }
-  if (code == StatusCode::kNotFound && !repository_->Config(request->name()).ok()) {
-    return Done(context, model.status());  // unknown model: NOT_FOUND
-  }
-  response->set_ready(model.ok());
-  return Done(context, Status::Ok());
+  auto ready = server_->ModelReady(request->name(), request->version());
+  if (ready.ok()) response->set_ready(*ready);
+  return Done(context, ready.status());
 }
 
 grpc::ServerUnaryReactor* InferenceService::ServerMetadata(grpc::CallbackServerContext* context,
@@ -167,35 +53,27 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerCo
                                                           inference::ModelMetadataResponse* response) {
   auto version = ParseModelVersion(request->version());
   if (!version.ok()) return Done(context, version.status());
-  return Done(context, FillModelMetadata(*repository_, request->name(), *version, response));
+  return Done(context, FillModelMetadata(server_->repository(), request->name(), *version, response));
 }
 
 void InferenceService::StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
                                   inference::ModelInferResponse* response, std::function<void(Status)> done) {
-  auto decoded = DecodeInferRequest(request);
-  if (!decoded.ok()) return done(decoded.status());
-  if (!IsValidModelName(decoded->model_name)) {
-    return done(InvalidArgument("invalid model name '" + decoded->model_name + "'"));
-  }
-  auto route = repository_->Route(decoded->model_name, decoded->model_version, decoded->routing_key);
-  if (!route.ok()) return done(route.status());
-
-  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
-  auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
-  InferenceRequest core = std::move(shared->request);
-  core.deadline = SteadyDeadline(*context);
-  core.is_cancelled = [context] { return context->IsCancelled(); };
-  std::shared_ptr<ModelVersion> version = route->primary;
-  // Inputs are views into the gRPC message, which dies with this call: the shadow gets copies.
-  std::function<void(const InferenceResponse&)> compare;
-  if (route->shadow) compare = MirrorToShadow(core, *version, route->shadow, metrics_, /*copy_inputs=*/true);
-  Status queued = version->Infer(std::move(core), [response, shared, version, inflight, compare, done](
-                                                      Status status, InferenceResponse result) {
-    if (status.ok() && compare) compare(result);
-    if (status.ok()) status = EncodeInferResponse(*shared, *version, result, response);
-    done(status);
-  });
-  if (!queued.ok()) done(queued);
+  RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
+  auto decoded = std::make_shared<DecodedInferRequest>();
+  auto decode = [&request, decoded]() -> StatusOr<DecodedRequest> {
+    ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(request));
+    // Inputs are views into the gRPC message, which dies with this call.
+    DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
+    out.inputs_are_views = true;
+    return out;
+  };
+  server_->Infer(std::move(call), request.model_name(), request.model_version(), decode,
+                 [response, decoded, done = std::move(done)](Status status, InferResult result) {
+                   if (status.ok()) status = EncodeInferResponse(*decoded, *result.model, result.response, response);
+                   if (status.ok()) response->set_id(result.id);
+                   result.scope.Release();
+                   done(status);
+                 });
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* context,
@@ -253,17 +131,9 @@ InferenceService::ModelStreamInfer(grpc::CallbackServerContext* context) {
 grpc::ServerUnaryReactor* InferenceService::ModelConfig(grpc::CallbackServerContext* context,
                                                         const inference::ModelConfigRequest* request,
                                                         inference::ModelConfigResponse* response) {
-  if (!IsValidModelName(request->name())) return Done(context, InvalidArgument("invalid model name"));
-  auto version = ParseModelVersion(request->version());
-  if (!version.ok()) return Done(context, version.status());
-  auto config = repository_->Config(request->name());
-  if (!config.ok()) return Done(context, config.status());
-  if (*version != 0) {
-    auto model = repository_->Get(request->name(), *version);
-    if (!model.ok()) return Done(context, model.status());
-  }
-  *response->mutable_config() = *config;
-  return Done(context, Status::Ok());
+  auto config = server_->Config(request->name(), request->version());
+  if (config.ok()) *response->mutable_config() = std::move(config).value();
+  return Done(context, config.status());
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelStatistics(grpc::CallbackServerContext* context,
@@ -271,7 +141,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(grpc::CallbackServer
                                                             inference::ModelStatisticsResponse* response) {
   auto version = ParseModelVersion(request->version());
   if (!version.ok()) return Done(context, version.status());
-  return Done(context, FillModelStatistics(*repository_, request->name(), *version, response));
+  return Done(context, FillModelStatistics(server_->repository(), request->name(), *version, response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(grpc::CallbackServerContext* context,
@@ -280,36 +150,22 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(grpc::CallbackServer
   if (!request->repository_name().empty()) {
     return Done(context, NotFound("unknown repository '" + request->repository_name() + "' (only the default)"));
   }
-  FillRepositoryIndex(*repository_, request->ready(), response);
+  FillRepositoryIndex(server_->repository(), request->ready(), response);
   return Done(context, Status::Ok());
 }
 
+// Loads synchronously (as Triton does): the call returns once the model is
+// ready or failed. Runs on a gRPC callback thread; loads are rare.
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(grpc::CallbackServerContext* context,
                                                                 const inference::RepositoryModelLoadRequest* request,
                                                                 inference::RepositoryModelLoadResponse*) {
-  if (!explicit_control_) {
-    return Done(context, Unavailable("explicit model load/unload is not allowed: the server does not run with "
-                                     "--model-control-mode=explicit"));
-  }
-  if (!IsValidModelName(request->model_name())) return Done(context, InvalidArgument("invalid model name"));
-  if (!request->parameters().empty()) {
-    return Done(context, InvalidArgument("load parameters (config/file overrides) are not supported"));
-  }
-  // Loads synchronously (as Triton does): the call returns once the model is
-  // ready or failed. Runs on a gRPC callback thread; loads are rare.
-  Status status = repository_->Sync(request->model_name());
-  return Done(context, status);
+  return Done(context, server_->LoadModel(request->model_name(), !request->parameters().empty()));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(grpc::CallbackServerContext* context,
                                                                   const inference::RepositoryModelUnloadRequest* request,
                                                                   inference::RepositoryModelUnloadResponse*) {
-  if (!explicit_control_) {
-    return Done(context, Unavailable("explicit model load/unload is not allowed: the server does not run with "
-                                     "--model-control-mode=explicit"));
-  }
-  if (!IsValidModelName(request->model_name())) return Done(context, InvalidArgument("invalid model name"));
-  return Done(context, repository_->Unload(request->model_name()));
+  return Done(context, server_->UnloadModel(request->model_name()));
 }
 
 }  // namespace protoserve

@@ -4,10 +4,7 @@
 // live in kserve_codec, models and scheduling in the core.
 #pragma once
 
-#include <atomic>
-
-#include "core/metrics.h"
-#include "core/model_repository.h"
+#include "core/inference_server.h"
 #include "grpc/arena_allocator.h"
 #include "inference.grpc.pb.h"
 
@@ -15,14 +12,10 @@ namespace protoserve {
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  InferenceService(ModelRepository* repository, Metrics* metrics) : repository_(repository), metrics_(metrics) {
+  // `server` must outlive the service.
+  explicit InferenceService(const InferenceServer* server) : server_(server) {
     SetMessageAllocatorFor_ModelInfer(&infer_allocator_);
   }
-
-  // ServerReady is false until the initial load finished and after shutdown began.
-  void set_ready(bool ready) { ready_.store(ready); }
-  // RepositoryModelLoad/Unload work only in explicit model control mode.
-  void set_explicit_control(bool enabled) { explicit_control_ = enabled; }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext*, const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse*) override;
@@ -58,21 +51,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   void StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
                   inference::ModelInferResponse* response, std::function<void(Status)> done);
 
-  ModelRepository* const repository_;
-  Metrics* const metrics_;  // may be null
-  std::atomic<bool> ready_{false};
-  bool explicit_control_ = false;  // set before the server starts
+  const InferenceServer* const server_;
   // Raw tensors larger than the first block get arena blocks of their own.
   ArenaMessageAllocator<inference::ModelInferRequest, inference::ModelInferResponse, 4096> infer_allocator_;
 };
-
-// Metadata of a model (shared by gRPC and REST so both say the same).
-// Name, version and the KServe extensions this server implements.
-void FillServerMetadata(inference::ServerMetadataResponse* response);
-Status FillModelMetadata(const ModelRepository& repository, const std::string& name, int64_t version,
-                         inference::ModelMetadataResponse* response);
-Status FillModelStatistics(const ModelRepository& repository, const std::string& name, int64_t version,
-                           inference::ModelStatisticsResponse* response);
-void FillRepositoryIndex(const ModelRepository& repository, bool ready_only, inference::RepositoryIndexResponse* response);
 
 }  // namespace protoserve

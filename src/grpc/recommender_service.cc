@@ -7,7 +7,7 @@ namespace protoserve {
 
 namespace {
 
-RecommendationQuery ToQuery(const RecommendationRequest& request, grpc::CallbackServerContext* context) {
+RecommendationQuery ToQuery(const RecommendationRequest& request) {
   RecommendationQuery query;
   query.user_id = request.user_id();
   query.features = std::span<const float>(request.features().data(), request.features_size());
@@ -15,9 +15,11 @@ RecommendationQuery ToQuery(const RecommendationRequest& request, grpc::Callback
   query.exclude_item_ids.assign(request.exclude_item_ids().begin(), request.exclude_item_ids().end());
   query.model_name = request.model_name();
   query.model_version = request.model_version();
-  query.deadline = SteadyDeadline(*context);
-  query.is_cancelled = [context] { return context->IsCancelled(); };
   return query;
+}
+
+RequestContext CallContext(grpc::CallbackServerContext* context) {
+  return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
 }
 
 void FillResponse(Recommendation result, RecommendationResponse* response) {
@@ -30,29 +32,27 @@ void FillResponse(Recommendation result, RecommendationResponse* response) {
 
 class RecommendationStream final : public OrderedStreamReactor<RecommendationRequest, RecommendationResponse> {
  public:
-  RecommendationStream(const RecommendationEngine* engine, Metrics* metrics, grpc::CallbackServerContext* context)
-      : engine_(engine), metrics_(metrics), context_(context) {}
+  RecommendationStream(const InferenceServer* server, grpc::CallbackServerContext* context)
+      : server_(server), context_(context) {}
 
  private:
   void Process(std::unique_ptr<RecommendationRequest> request,
                std::function<void(RecommendationResponse)> done) override {
-    auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
-    auto finish = [done, inflight](Status status, Recommendation result) {
-      RecommendationResponse response;
-      if (status.ok()) {
-        FillResponse(std::move(result), &response);
-      } else {
-        response.set_error_message(status.ToString());
-      }
-      done(std::move(response));
-    };
     // Recommend() copies what it needs from the request before returning.
-    Status status = engine_->Recommend(ToQuery(*request, context_), finish);
-    if (!status.ok()) finish(status, {});
+    server_->Recommend(CallContext(context_), ToQuery(*request),
+                       [done](Status status, Recommendation result, RequestScope scope) {
+                         RecommendationResponse response;
+                         if (status.ok()) {
+                           FillResponse(std::move(result), &response);
+                         } else {
+                           response.set_error_message(status.ToString());
+                         }
+                         scope.Release();
+                         done(std::move(response));
+                       });
   }
 
-  const RecommendationEngine* const engine_;
-  Metrics* const metrics_;
+  const InferenceServer* const server_;
   grpc::CallbackServerContext* const context_;
 };
 
@@ -60,7 +60,7 @@ class RecommendationStream final : public OrderedStreamReactor<RecommendationReq
 
 grpc::ServerBidiReactor<RecommendationRequest, RecommendationResponse>* RecommenderService::StreamRecommendations(
     grpc::CallbackServerContext* context) {
-  auto* stream = new RecommendationStream(recommender_, metrics_, context);
+  auto* stream = new RecommendationStream(server_, context);
   stream->Begin();
   return stream;
 }
@@ -69,13 +69,12 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                                                                  const RecommendationRequest* request,
                                                                  RecommendationResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kGrpc);
-  Status status = recommender_->Recommend(ToQuery(*request, context), [reactor, response, inflight](
-                                                                           Status status, Recommendation result) {
-    if (status.ok()) FillResponse(std::move(result), response);
-    reactor->Finish(ToGrpcStatus(status));
-  });
-  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+  server_->Recommend(CallContext(context), ToQuery(*request),
+                     [reactor, response](Status status, Recommendation result, RequestScope scope) {
+                       if (status.ok()) FillResponse(std::move(result), response);
+                       scope.Release();
+                       reactor->Finish(ToGrpcStatus(status));
+                     });
   return reactor;
 }
 

@@ -1,9 +1,8 @@
 // The seed's Recommender gRPC service: a thin translation between
-// RecommendationRequest/Response and the core RecommendationEngine.
+// RecommendationRequest/Response and the core facade (InferenceServer::Recommend).
 #pragma once
 
-#include "core/metrics.h"
-#include "core/recommender.h"
+#include "core/inference_server.h"
 #include "grpc/arena_allocator.h"
 #include "recommender.grpc.pb.h"
 
@@ -11,8 +10,8 @@ namespace protoserve {
 
 class RecommenderService final : public ::Recommender::CallbackService {
  public:
-  RecommenderService(const RecommendationEngine* recommender, Metrics* metrics)
-      : recommender_(recommender), metrics_(metrics) {
+  // `server` must outlive the service.
+  explicit RecommenderService(const InferenceServer* server) : server_(server) {
     SetMessageAllocatorFor_GetRecommendations(&allocator_);
   }
 
@@ -23,8 +22,7 @@ class RecommenderService final : public ::Recommender::CallbackService {
       grpc::CallbackServerContext* context) override;
 
  private:
-  const RecommendationEngine* const recommender_;
-  Metrics* const metrics_;  // may be null
+  const InferenceServer* const server_;
   ArenaMessageAllocator<RecommendationRequest, RecommendationResponse> allocator_;
 };
 

@@ -9,9 +9,9 @@
 
 #include "core/classification.h"
 #include "core/model_config.h"
-#include "grpc/inference_service.h"
-#include "grpc/kserve_codec.h"
 #include "http/http_response.h"
+#include "kserve/kserve_codec.h"
+#include "kserve/kserve_metadata.h"
 #include "inference.pb.h"
 #include "recommender.pb.h"
 
@@ -41,24 +41,29 @@ bool IsGrpcWebPath(std::string_view path) {
   return path == kRecommend || path == "/Recommender/StreamRecommendations" || StartsWith(path, kInferencePrefix);
 }
 
-// grpc-timeout: up to 8 digits and a unit (H M S m u n).
+// grpc-timeout: up to 8 digits and a unit (H M S m u n). The sum with now
+// saturates (gRPC clamps too): 99999999H is "no practical deadline", not an
+// int64 overflow.
 std::optional<Clock::time_point> ParseGrpcTimeout(std::string_view text) {
   if (text.size() < 2 || text.size() > 9) return std::nullopt;
   int64_t value = 0;
   const char* end = text.data() + text.size() - 1;
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  std::chrono::nanoseconds timeout;
+  int64_t unit_ns = 0;
   switch (text.back()) {
-    case 'H': timeout = std::chrono::hours(value); break;
-    case 'M': timeout = std::chrono::minutes(value); break;
-    case 'S': timeout = std::chrono::seconds(value); break;
-    case 'm': timeout = std::chrono::milliseconds(value); break;
-    case 'u': timeout = std::chrono::microseconds(value); break;
-    case 'n': timeout = std::chrono::nanoseconds(value); break;
+    case 'H': unit_ns = int64_t{3'600'000'000'000}; break;
+    case 'M': unit_ns = int64_t{60'000'000'000}; break;
+    case 'S': unit_ns = int64_t{1'000'000'000}; break;
+    case 'm': unit_ns = int64_t{1'000'000}; break;
+    case 'u': unit_ns = int64_t{1'000}; break;
+    case 'n': unit_ns = 1; break;
     default: return std::nullopt;
   }
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
+  // A year at most: beyond that the deadline cannot matter, and the products stay in range.
+  constexpr int64_t kMaxNs = int64_t{365} * 24 * 3'600'000'000'000;
+  const int64_t ns = value > kMaxNs / unit_ns ? kMaxNs : value * unit_ns;
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns));
 }
 
 const char* ContentTypeFor(const std::string& name) {
@@ -314,16 +319,16 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
   }
   auto message = ParseUnaryGrpcWebBody(body);
   if (!message.ok()) return reply(message.status(), "");
-  Clock::time_point deadline = Clock::time_point::max();
+  RequestContext context = HttpRequestContext(request, Api::kHttp);
   if (const std::string_view timeout = request["grpc-timeout"]; !timeout.empty()) {
     auto parsed = ParseGrpcTimeout(timeout);
     if (!parsed) return reply(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"), "");
-    deadline = *parsed;
+    context.deadline = *parsed;
   }
-  Call(path, std::move(message).value(), deadline, reply);
+  Call(path, std::move(message).value(), std::move(context), reply);
 }
 
-void GrpcWebHandler::Call(std::string_view method, std::string bytes, Clock::time_point deadline,
+void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestContext context,
                           std::function<void(Status, std::string)> done) const {
   if (method == kRecommend) {
     auto request = ParseMessage<RecommendationRequest>(bytes);
@@ -335,11 +340,10 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, Clock::tim
     query.exclude_item_ids.assign(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
     query.model_name = request->model_name();
     query.model_version = request->model_version();
-    query.deadline = deadline;
-    query.api = Api::kHttp;
-    auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kHttp);
     // Recommend copies what it needs from the query before returning.
-    Status queued = recommender_->Recommend(std::move(query), [done, inflight](Status status, Recommendation result) {
+    server_->Recommend(std::move(context), std::move(query), [done](Status status, Recommendation result,
+                                                                    RequestScope scope) {
+      scope.Release();
       if (!status.ok()) return done(status, "");
       RecommendationResponse response;
       for (auto& id : result.item_ids) response.add_item_ids(std::move(id));
@@ -348,7 +352,6 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, Clock::tim
       response.set_model_version(result.model_version);
       done(Status::Ok(), Serialize(response));
     });
-    if (!queued.ok()) done(queued, "");
     return;
   }
   if (!StartsWith(method, kInferencePrefix)) {
@@ -358,13 +361,13 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, Clock::tim
   if (rpc == "ServerLive") {
     if (auto r = ParseMessage<inference::ServerLiveRequest>(bytes); !r.ok()) return done(r.status(), "");
     inference::ServerLiveResponse response;
-    response.set_live(true);
+    response.set_live(server_->Live());
     return done(Status::Ok(), Serialize(response));
   }
   if (rpc == "ServerReady") {
     if (auto r = ParseMessage<inference::ServerReadyRequest>(bytes); !r.ok()) return done(r.status(), "");
     inference::ServerReadyResponse response;
-    response.set_ready(ready_.load() && repository_->AllReady());
+    response.set_ready(server_->Ready());
     return done(Status::Ok(), Serialize(response));
   }
   if (rpc == "ModelMetadata") {
@@ -373,40 +376,38 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, Clock::tim
     auto version = ParseModelVersion(request->version());
     if (!version.ok()) return done(version.status(), "");
     inference::ModelMetadataResponse response;
-    Status status = FillModelMetadata(*repository_, request->name(), *version, &response);
+    Status status = FillModelMetadata(server_->repository(), request->name(), *version, &response);
     return done(status, status.ok() ? Serialize(response) : "");
   }
-  if (rpc == "ModelInfer") {
-    auto parsed = ParseMessage<inference::ModelInferRequest>(bytes);
-    if (!parsed.ok()) return done(parsed.status(), "");
-    // The decoded inputs are views into the message: it lives until encoded.
-    auto message = std::make_shared<const inference::ModelInferRequest>(std::move(parsed).value());
-    auto decoded = DecodeInferRequest(*message);
-    if (!decoded.ok()) return done(decoded.status(), "");
-    if (!IsValidModelName(decoded->model_name)) {
-      return done(InvalidArgument("invalid model name '" + decoded->model_name + "'"), "");
-    }
-    auto route = repository_->Route(decoded->model_name, decoded->model_version, decoded->routing_key);
-    if (!route.ok()) return done(route.status(), "");
-    auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kHttp);
-    auto shared = std::make_shared<DecodedInferRequest>(std::move(decoded).value());
-    InferenceRequest core = std::move(shared->request);
-    core.deadline = deadline;
-    core.api = Api::kHttp;
-    std::shared_ptr<ModelVersion> target = route->primary;
-    Status queued = target->Infer(std::move(core), [message, shared, target, inflight, done](
-                                                       Status status, InferenceResponse result) {
-      inference::ModelInferResponse response;
-      if (status.ok()) status = EncodeInferResponse(*shared, *target, result, &response);
-      done(status, status.ok() ? Serialize(response) : "");
-    });
-    if (!queued.ok()) done(queued, "");
-    return;
-  }
+  if (rpc == "ModelInfer") return Infer(std::move(bytes), std::move(context), std::move(done));
   done(Status(StatusCode::kUnimplemented,
               "gRPC-Web: method " + std::string(method) +
                   " is not served over gRPC-Web (unary ModelInfer, ServerLive, ServerReady, ModelMetadata only)"),
        "");
+}
+
+void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
+                           std::function<void(Status, std::string)> done) const {
+  auto parsed = ParseMessage<inference::ModelInferRequest>(bytes);
+  if (!parsed.ok()) return done(parsed.status(), "");
+  // The decoded inputs are views into the message: it lives until encoded.
+  auto message = std::make_shared<const inference::ModelInferRequest>(std::move(parsed).value());
+  if (context.id.empty()) context.id = message->id();
+  auto decoded = std::make_shared<DecodedInferRequest>();
+  auto decode = [message, decoded]() -> StatusOr<DecodedRequest> {
+    ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(*message));
+    DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
+    out.inputs_are_views = true;
+    return out;
+  };
+  server_->Infer(std::move(context), message->model_name(), message->model_version(), decode,
+                 [message, decoded, done](Status status, InferResult result) {
+                   inference::ModelInferResponse response;
+                   if (status.ok()) status = EncodeInferResponse(*decoded, *result.model, result.response, &response);
+                   if (status.ok()) response.set_id(result.id);
+                   result.scope.Release();
+                   done(status, status.ok() ? Serialize(response) : "");
+                 });
 }
 
 }  // namespace protoserve

@@ -18,10 +18,9 @@
 //   /Recommender/GetRecommendations
 //   /inference.GRPCInferenceService/ModelInfer, /ServerLive, /ServerReady,
 //   /ModelMetadata
-// They take the same core path as native gRPC (RecommendationEngine with
-// api = kHttp; DecodeInferRequest + Route + ModelVersion::Infer +
-// EncodeInferResponse), so answers and errors match it. Shadow versions of
-// a traffic split are not mirrored from gRPC-Web.
+// They call the same core facade as native gRPC (InferenceServer, with
+// api = kHttp; the KServe codec of src/kserve), so answers, errors, shadow
+// mirroring and the default deadline match it.
 //
 // CORS: with allowed origins (--cors-allowed-origins, "*" for any), a
 // request whose Origin is allowed gets Access-Control-Allow-Origin and
@@ -31,16 +30,13 @@
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
-#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "core/metrics.h"
-#include "core/model_repository.h"
-#include "core/recommender.h"
+#include "core/inference_server.h"
 #include "http/http_handler.h"
 
 namespace protoserve {
@@ -93,13 +89,9 @@ StatusOr<std::string> Base64Decode(std::string_view text);
 
 class GrpcWebHandler {
  public:
-  // All must outlive this object; `metrics` may be null.
-  GrpcWebHandler(const RecommendationEngine* recommender, ModelRepository* repository, Metrics* metrics,
-                 CorsPolicy cors = {})
-      : recommender_(recommender), repository_(repository), metrics_(metrics), cors_(std::move(cors)) {}
-
-  // ServerReady: false until the initial load finished and after shutdown began.
-  void set_ready(bool ready) { ready_.store(ready); }
+  // `server` must outlive this object.
+  explicit GrpcWebHandler(const InferenceServer* server, CorsPolicy cors = {})
+      : server_(server), cors_(std::move(cors)) {}
   // Serve `site` for GET requests of its files (the --web-ui demo).
   void set_site(StaticSite site) { site_ = std::move(site); }
 
@@ -111,15 +103,13 @@ class GrpcWebHandler {
   static bool IsGrpcWebContentType(std::string_view content_type);
 
  private:
-  void Call(std::string_view method, std::string message, Clock::time_point deadline,
+  void Call(std::string_view method, std::string message, RequestContext context,
             std::function<void(Status, std::string)> done) const;
+  void Infer(std::string bytes, RequestContext context, std::function<void(Status, std::string)> done) const;
 
-  const RecommendationEngine* const recommender_;
-  ModelRepository* const repository_;
-  Metrics* const metrics_;
+  const InferenceServer* const server_;
   const CorsPolicy cors_;
   std::optional<StaticSite> site_;
-  std::atomic<bool> ready_{false};
 };
 
 }  // namespace protoserve

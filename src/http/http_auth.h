@@ -26,7 +26,7 @@
 #include <string_view>
 
 #include "core/auth_tokens.h"
-#include "grpc/auth.h"
+#include "core/access_policy.h"
 #include "http/http_handler.h"
 
 namespace protoserve {

@@ -51,6 +51,9 @@ class Responder {
   std::string peer_address_;
 };
 
+// The request id header, in and out (as REST gateways and proxies use it).
+inline constexpr const char* kRequestIdHeader = "x-request-id";
+
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;

@@ -53,4 +53,14 @@ HttpResponse ErrorResponse(const Status& status) {
   return ErrorResponse(HttpStatusFor(status.code()), status.message());
 }
 
+RequestContext HttpRequestContext(const HttpRequest& request, Api api) {
+  RequestContext context;
+  context.api = api;
+  if (auto id = request.find(kRequestIdHeader); id != request.end()) context.id = std::string(id->value());
+  if (auto parent = request.find("traceparent"); parent != request.end()) {
+    context.traceparent = std::string(parent->value());
+  }
+  return context;
+}
+
 }  // namespace protoserve

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/inference_server.h"
 #include "core/status.h"
 #include "http/http_handler.h"
 
@@ -26,5 +27,9 @@ HttpResponse JsonResponse(unsigned status, std::string json);
 HttpResponse ErrorResponse(unsigned status, std::string_view message);
 // {"error": status.message()} with the mapped HTTP status; `status` must not be ok.
 HttpResponse ErrorResponse(const Status& status);
+
+// The core context of `request`: its x-request-id (if valid) and W3C
+// traceparent; the deadline is left to the route (and the server default).
+RequestContext HttpRequestContext(const HttpRequest& request, Api api);
 
 }  // namespace protoserve

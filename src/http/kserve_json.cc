@@ -59,6 +59,7 @@ StatusOr<NamedTensor> DecodeInput(const Value& input, size_t index, BinarySectio
 
   const Value* shape_value = Member(input, "shape");
   if (!shape_value || !shape_value->IsArray()) return InvalidArgument(prefix + "shape must be an array of integers");
+  if (Status rank = CheckRank(shape_value->Size()); !rank.ok()) return InvalidArgument(prefix + rank.message());
   Shape shape;
   for (const Value& dim : shape_value->GetArray()) {
     if (!dim.IsInt64()) return InvalidArgument(prefix + "shape must be an array of integers");

@@ -9,13 +9,11 @@
 #include <optional>
 
 #include "core/classification.h"
-#include "core/shadow.h"
-#include "grpc/inference_service.h"
-#include "grpc/kserve_codec.h"
 #include "http/http_response.h"
 #include "http/json.h"
 #include "http/kserve_json.h"
 #include "http/proto_json.h"
+#include "kserve/kserve_metadata.h"
 
 namespace protoserve {
 
@@ -83,7 +81,7 @@ HttpResponse InferResponse(StatusOr<RestInferResponse> encoded) {
 HttpResponse KServeRest::ServerLive() const { return FlagResponse(200, "live", true); }
 
 HttpResponse KServeRest::ServerReady() const {
-  const bool ready = ready_.load() && repository_->AllReady();
+  const bool ready = server_->Ready();
   return FlagResponse(ready ? 200 : 503, "ready", ready);
 }
 
@@ -110,33 +108,18 @@ HttpResponse KServeRest::ModelMetadata(const std::string& model, const std::stri
   auto v = ParseModelVersion(version);
   if (!v.ok()) return ErrorResponse(v.status());
   inference::ModelMetadataResponse metadata;
-  return ProtoResponse(FillModelMetadata(*repository_, model, *v, &metadata), metadata);
+  return ProtoResponse(FillModelMetadata(server_->repository(), model, *v, &metadata), metadata);
 }
 
 HttpResponse KServeRest::ModelReady(const std::string& model, const std::string& version) const {
-  if (!IsValidModelName(model)) return ErrorResponse(InvalidArgument("invalid model name '" + model + "'"));
-  auto v = ParseModelVersion(version);
-  if (!v.ok()) return ErrorResponse(v.status());
-  auto ready = repository_->Get(model, *v);
-  const StatusCode code = ready.status().code();
-  // Known but not ready (loading, failed, or no such version) is an answer,
-  // not an error; an unknown model is NOT_FOUND, as over gRPC.
-  if (!ready.ok() && code != StatusCode::kUnavailable && code != StatusCode::kNotFound) {
-    return ErrorResponse(ready.status());
-  }
-  if (code == StatusCode::kNotFound && !repository_->Config(model).ok()) return ErrorResponse(ready.status());
-  return FlagResponse(ready.ok() ? 200 : 503, "ready", ready.ok(), model);
+  auto ready = server_->ModelReady(model, version);
+  if (!ready.ok()) return ErrorResponse(ready.status());
+  return FlagResponse(*ready ? 200 : 503, "ready", *ready, model);
 }
 
 HttpResponse KServeRest::ModelConfig(const std::string& model, const std::string& version) const {
-  if (!IsValidModelName(model)) return ErrorResponse(InvalidArgument("invalid model name '" + model + "'"));
-  auto v = ParseModelVersion(version);
-  if (!v.ok()) return ErrorResponse(v.status());
-  auto config = repository_->Config(model);
+  auto config = server_->Config(model, version);
   if (!config.ok()) return ErrorResponse(config.status());
-  if (*v != 0) {
-    if (Status s = repository_->Get(model, *v).status(); !s.ok()) return ErrorResponse(s);
-  }
   return JsonResponse(200, ProtoToJson(*config));
 }
 
@@ -144,7 +127,7 @@ HttpResponse KServeRest::ModelStatistics(const std::string& model, const std::st
   auto v = ParseModelVersion(version);
   if (!v.ok()) return ErrorResponse(v.status());
   inference::ModelStatisticsResponse statistics;
-  return ProtoResponse(FillModelStatistics(*repository_, model, *v, &statistics), statistics);
+  return ProtoResponse(FillModelStatistics(server_->repository(), model, *v, &statistics), statistics);
 }
 
 HttpResponse KServeRest::RepositoryIndex(const std::string& body) const {
@@ -159,7 +142,7 @@ HttpResponse KServeRest::RepositoryIndex(const std::string& body) const {
     }
   }
   inference::RepositoryIndexResponse index;
-  FillRepositoryIndex(*repository_, ready_only, &index);
+  FillRepositoryIndex(server_->repository(), ready_only, &index);
   // Triton's REST index is the bare array of models.
   std::string out;
   json::StringSink sink(&out);
@@ -177,11 +160,9 @@ KServeRest::~KServeRest() {
 
 void KServeRest::RepositoryModelControl(const std::string& model, bool load, const std::string& body,
                                         Responder responder) {
-  // The gRPC RepositoryModelLoad/Unload rules, message for message.
-  if (!explicit_control_) {
-    return responder.Send(ErrorResponse(Unavailable(
-        "explicit model load/unload is not allowed: the server does not run with --model-control-mode=explicit")));
-  }
+  // The gRPC RepositoryModelLoad/Unload rules, message for message; refusals
+  // that need no model work are answered at once (not counted as tasks).
+  if (Status s = server_->CheckModelControl(); !s.ok()) return responder.Send(ErrorResponse(s));
   if (!IsValidModelName(model)) return responder.Send(ErrorResponse(InvalidArgument("invalid model name")));
   if (load && body.find_first_not_of(" \t\r\n") != std::string::npos) {
     rapidjson::Document request;
@@ -206,7 +187,7 @@ void KServeRest::RepositoryModelControl(const std::string& model, bool load, con
   // (shutdown waited its whole grace period for it) and was destroyed after
   // the HTTP server's io_context (UBSan, test-asan).
   auto task = [this, model, load, responder = std::optional<Responder>(std::move(responder))]() mutable {
-    const Status status = load ? repository_->Sync(model) : repository_->Unload(model);
+    const Status status = load ? server_->LoadModel(model, false) : server_->UnloadModel(model);
     responder->Send(status.ok() ? JsonResponse(200, "{}") : ErrorResponse(status));
     responder.reset();
   };
@@ -215,42 +196,37 @@ void KServeRest::RepositoryModelControl(const std::string& model, bool load, con
 
 void KServeRest::Infer(const std::string& model, const std::string& version, HttpRequest request,
                        Responder responder) const {
-  auto fail = [&responder](const Status& status) { responder.Send(ErrorResponse(status)); };
-  auto json_size = JsonHeaderSize(request);
-  if (!json_size.ok()) return fail(json_size.status());
+  RequestContext context = HttpRequestContext(request, Api::kHttp);
   // The body moves into shared ownership: binary inputs are views into it.
   auto body = std::make_shared<const std::string>(std::move(request.body()));
-  auto decoded = DecodeRestInferRequest(body, *json_size);
-  if (!decoded.ok()) return fail(decoded.status());
-  if (!IsValidModelName(model)) return fail(InvalidArgument("invalid model name '" + model + "'"));
-  auto v = ParseModelVersion(version);
-  if (!v.ok()) return fail(v.status());
-  auto route = repository_->Route(model, *v, decoded->routing_key);
-  if (!route.ok()) return fail(route.status());
-
-  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kHttp);
-  auto shared = std::make_shared<RestInferRequest>(std::move(decoded).value());
-  InferenceRequest core = std::move(shared->request);
-  if (shared->timeout_us > 0) {
-    // Triton's "timeout" parameter; capped at a day so the sum cannot overflow.
-    const int64_t timeout_us = std::min<int64_t>(shared->timeout_us, int64_t{86'400} * 1'000'000);
-    core.deadline = Clock::now() + std::chrono::microseconds(timeout_us);
-  }
-  std::shared_ptr<ModelVersion> target = route->primary;
-  std::function<void(const InferenceResponse&)> compare;
-  if (route->shadow) compare = MirrorToShadow(core, *target, route->shadow, metrics_, /*copy_inputs=*/false);
-  Status queued = target->Infer(std::move(core), [responder, shared, target, inflight, compare](
-                                                     Status status, InferenceResponse result) {
-    if (status.ok() && compare) compare(result);
+  auto decoded = std::make_shared<RestInferRequest>();
+  auto decode = [&request, body, decoded]() -> StatusOr<DecodedRequest> {
+    ASSIGN_OR_RETURN(std::optional<size_t> json_size, JsonHeaderSize(request));
+    ASSIGN_OR_RETURN(*decoded, DecodeRestInferRequest(body, json_size));
+    DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
+    if (decoded->timeout_us > 0) {
+      // Triton's "timeout" parameter; capped at a day so the sum cannot overflow.
+      const int64_t timeout_us = std::min<int64_t>(decoded->timeout_us, int64_t{86'400} * 1'000'000);
+      out.deadline = Clock::now() + std::chrono::microseconds(timeout_us);
+    }
+    return out;  // inputs are views into `body`, which the shadow's copy shares
+  };
+  server_->Infer(std::move(context), model, version, decode, [responder, decoded](Status status, InferResult result) {
+    if (!status.ok()) {
+      HttpResponse response = ErrorResponse(status);
+      response.set(kRequestIdHeader, result.id);
+      result.scope.Release();
+      return responder.Send(std::move(response));
+    }
     // Encoding runs on the connection's I/O thread, keeping the model
     // instance thread free for the next batch.
-    responder.Post([responder, shared, target, inflight, status = std::move(status),
-                    result = std::move(result)]() mutable {
-      if (!status.ok()) return responder.Send(ErrorResponse(status));
-      responder.Send(InferResponse(EncodeResult(*shared, *target, std::move(result))));
+    responder.Post([responder, decoded, result = std::move(result)]() mutable {
+      HttpResponse response = InferResponse(EncodeResult(*decoded, *result.model, std::move(result.response)));
+      response.set(kRequestIdHeader, result.id);
+      result.scope.Release();
+      responder.Send(std::move(response));
     });
   });
-  if (!queued.ok()) fail(queued);
 }
 
 }  // namespace protoserve

@@ -2,11 +2,9 @@
 // classification, binary tensor data, model configuration, statistics and
 // repository extensions: the REST twin of the gRPC InferenceService.
 //
-// Both front-ends take the same core path, so they agree on every answer
-// and error: requests become an InferenceRequest (api = kHttp), routed by
-// ModelRepository::Route (traffic split, shadow) and validated by
-// ModelVersion::Infer; metadata, statistics and the repository index come
-// from the gRPC service's Fill* functions, written out as JSON.
+// Both front-ends call the same core facade (InferenceServer), so they agree
+// on every answer and error; metadata, statistics and the repository index
+// come from the KServe message builders (src/kserve), written out as JSON.
 //
 // The methods answer one route each; RestRouter maps paths to them. `model`
 // and `version` are path segments as received ("" version: the server's
@@ -15,29 +13,21 @@
 // Thread-safety: every method may be called concurrently.
 #pragma once
 
-#include <atomic>
 #include <future>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "core/metrics.h"
-#include "core/model_repository.h"
+#include "core/inference_server.h"
 #include "http/http_handler.h"
 
 namespace protoserve {
 
 class KServeRest {
  public:
-  // `metrics` may be null. Both must outlive this object.
-  KServeRest(ModelRepository* repository, Metrics* metrics) : repository_(repository), metrics_(metrics) {}
+  // `server` must outlive this object.
+  explicit KServeRest(const InferenceServer* server) : server_(server) {}
   ~KServeRest();  // waits for model loads/unloads in progress
-
-  // Server readiness as for the gRPC ServerReady: false until the initial
-  // load finished and again once shutdown began.
-  void set_ready(bool ready) { ready_.store(ready); }
-  // Model load/unload work only in explicit model control mode.
-  void set_explicit_control(bool enabled) { explicit_control_.store(enabled); }
 
   HttpResponse ServerLive() const;                       // GET /v2/health/live
   HttpResponse ServerReady() const;                      // GET /v2/health/ready
@@ -56,10 +46,7 @@ class KServeRest {
   void Infer(const std::string& model, const std::string& version, HttpRequest request, Responder responder) const;
 
  private:
-  ModelRepository* const repository_;
-  Metrics* const metrics_;
-  std::atomic<bool> ready_{false};
-  std::atomic<bool> explicit_control_{false};
+  const InferenceServer* const server_;
 
   std::mutex control_mu_;
   std::vector<std::future<void>> control_tasks_;  // guarded by control_mu_: loads/unloads running

@@ -110,13 +110,17 @@ std::string RecommendationToJson(const Recommendation& recommendation) {
 void RecommendRest::Recommend(const HttpRequest& request, Responder responder) const {
   auto parsed = ParseRecommendationJson(request.body());
   if (!parsed.ok()) return responder.Send(ErrorResponse(parsed.status()));
-  auto inflight = std::make_shared<InFlightGuard>(metrics_, Api::kHttp);
+  RequestContext context = HttpRequestContext(request, Api::kHttp);
+  server_->Prepare(&context);
   // Recommend copies what it needs from the query before returning.
-  Status queued = engine_->Recommend(parsed->query(), [responder, inflight](Status status, Recommendation result) {
-    if (!status.ok()) return responder.Send(ErrorResponse(status));
-    responder.Send(JsonResponse(200, RecommendationToJson(result)));
-  });
-  if (!queued.ok()) responder.Send(ErrorResponse(queued));
+  server_->Recommend(context, parsed->query(),
+                     [responder, id = context.id](Status status, Recommendation result, RequestScope scope) {
+                       HttpResponse response =
+                           status.ok() ? JsonResponse(200, RecommendationToJson(result)) : ErrorResponse(status);
+                       response.set(kRequestIdHeader, id);
+                       scope.Release();
+                       responder.Send(std::move(response));
+                     });
 }
 
 }  // namespace protoserve

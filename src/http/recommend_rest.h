@@ -6,7 +6,7 @@
 //
 // Only user_id and features are needed; a missing or null field means the
 // same as an unset protobuf field. Parsing checks JSON types only (400
-// naming the field); everything else is RecommendationEngine::Recommend's,
+// naming the field); everything else is InferenceServer::Recommend's,
 // shared with gRPC, so both answer and refuse identically.
 // Thread-safety: Recommend may be called concurrently.
 #pragma once
@@ -15,8 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/metrics.h"
-#include "core/recommender.h"
+#include "core/inference_server.h"
 #include "http/http_handler.h"
 
 namespace protoserve {
@@ -39,14 +38,13 @@ std::string RecommendationToJson(const Recommendation& recommendation);
 
 class RecommendRest {
  public:
-  // Both must outlive this object; `metrics` may be null.
-  RecommendRest(const RecommendationEngine* engine, Metrics* metrics) : engine_(engine), metrics_(metrics) {}
+  // `server` must outlive this object.
+  explicit RecommendRest(const InferenceServer* server) : server_(server) {}
 
   void Recommend(const HttpRequest& request, Responder responder) const;
 
  private:
-  const RecommendationEngine* const engine_;
-  Metrics* const metrics_;
+  const InferenceServer* const server_;
 };
 
 }  // namespace protoserve

@@ -15,6 +15,7 @@
 #include "backends/torch/torch_backend.h"
 #include "backends/xgboost/xgboost_backend.h"
 #include "core/auth_tokens.h"
+#include "core/inference_server.h"
 #include "core/model_repository.h"
 #include "core/recommender.h"
 #include "grpc/grpc_server.h"
@@ -54,6 +55,8 @@ struct Flags {
   bool auth_open_metadata = false;
   int grpc_max_concurrent_streams = 0;
   int request_timeout_secs = 0;
+  bool reuse_grpc_port = false;
+  bool allow_unauthenticated_management = false;
   int64_t max_tensor_elements = protoserve::kDefaultMaxTensorElements;
   std::string recommender_model = "recommender";
   bool web_ui = false;
@@ -170,6 +173,11 @@ int main(int argc, char** argv) {
                  "Deadline of calls whose client set none; 0: none")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
+  app.add_flag("--allow-unauthenticated-management", flags.allow_unauthenticated_management,
+               "explicit mode without --auth-tokens: let any loopback client load/unload models (unsafe behind a "
+               "local proxy or sidecar); by default management then needs a token");
+  app.add_flag("--reuse-grpc-port", flags.reuse_grpc_port,
+               "Let other processes listen on the same gRPC port (SO_REUSEPORT); off: a port in use is an error");
   app.add_option("--shutdown-grace-secs", flags.shutdown_grace_secs,
                  "On SIGTERM, time allowed for in-flight calls to finish")
       ->capture_default_str();
@@ -205,12 +213,27 @@ int main(int argc, char** argv) {
   ModelRepository repository(flags.model_repository, &backends, &metrics);
   repository.set_max_tensor_elements(flags.max_tensor_elements);
   RecommendationEngine recommender(&repository, flags.recommender_model, &metrics);
-  RecommenderService recommender_service(&recommender, &metrics);
-  InferenceService inference_service(&repository, &metrics);
-  KServeRest kserve_rest(&repository, &metrics);
-  RecommendRest recommend_rest(&recommender, &metrics);
+  ServerOptions server_options;
+  server_options.default_timeout = std::chrono::seconds(flags.request_timeout_secs);
+  server_options.explicit_control = flags.model_control_mode == "explicit";
+  if (server_options.explicit_control && flags.auth_tokens.empty()) {
+    if (flags.allow_unauthenticated_management) {
+      spdlog::warn("--allow-unauthenticated-management: ANY client connecting from a loopback address may load and "
+                   "unload models, including every client of a proxy or sidecar on this host");
+    } else {
+      server_options.management_refused =
+          "model management needs a token: start the server with --auth-tokens (a token with scope manage), or "
+          "with --allow-unauthenticated-management to let loopback clients manage models without one";
+    }
+  }
+  // The one request path: every front-end below only translates to it.
+  InferenceServer server(&repository, &recommender, &metrics, server_options);
+  RecommenderService recommender_service(&server);
+  InferenceService inference_service(&server);
+  KServeRest kserve_rest(&server);
+  RecommendRest recommend_rest(&server);
   RestRouter rest_router(&kserve_rest, &recommend_rest, &repository, &metrics);
-  GrpcWebHandler grpc_web(&recommender, &repository, &metrics, CorsPolicy(flags.cors_allowed_origins));
+  GrpcWebHandler grpc_web(&server, CorsPolicy(flags.cors_allowed_origins));
   if (flags.web_ui) {
     std::string dir = flags.web_ui_dir;
     if (dir.empty()) {
@@ -235,7 +258,7 @@ int main(int argc, char** argv) {
   grpc_options.max_connection_age_secs = flags.grpc_max_connection_age_secs;
   grpc_options.max_message_bytes = flags.grpc_max_message_mb << 20;
   grpc_options.max_concurrent_streams = flags.grpc_max_concurrent_streams;
-  grpc_options.default_request_timeout = std::chrono::seconds(flags.request_timeout_secs);
+  grpc_options.reuse_port = flags.reuse_grpc_port;
   grpc_options.security.tls_cert_file = flags.tls_cert;
   grpc_options.security.tls_key_file = flags.tls_key;
   grpc_options.security.tls_client_ca_file = flags.tls_client_ca;
@@ -290,9 +313,7 @@ int main(int argc, char** argv) {
                http_options.tls_cert_file.empty() ? "" : " (TLS)");
 
   // explicit mode loads only --load-model names at start (none when empty).
-  const bool explicit_mode = flags.model_control_mode == "explicit";
-  inference_service.set_explicit_control(explicit_mode);
-  kserve_rest.set_explicit_control(explicit_mode);
+  const bool explicit_mode = server_options.explicit_control;
   Status loaded = explicit_mode ? (flags.load_models.empty() ? Status::Ok() : repository.LoadAll(flags.load_models))
                                 : repository.LoadAll();
   if (flags.model_control_mode == "poll") {
@@ -313,17 +334,13 @@ int main(int argc, char** argv) {
   }
   const bool ready = repository.AllReady();
   grpc_server.SetServing(ready);
-  inference_service.set_ready(true);
-  kserve_rest.set_ready(true);
-  grpc_web.set_ready(true);
+  server.set_state(ServerState::kReady);
   spdlog::info("protoserve {} ({} model(s), control mode {})", ready ? "ready" : "started with failed models",
                repository.Index().size(), flags.model_control_mode);
 
   const int signal = WaitForShutdownSignal();
   spdlog::info("received {}, draining for up to {} s", strsignal(signal), flags.shutdown_grace_secs);
-  inference_service.set_ready(false);
-  kserve_rest.set_ready(false);
-  grpc_web.set_ready(false);
+  server.set_state(ServerState::kDraining);
   if (flags.shutdown_delay_secs > 0) {
     // Health says NOT_SERVING while calls are still served: clients and load
     // balancers that watch health move away before the listener closes

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
 import urllib.request
 
 import grpc
@@ -146,6 +147,15 @@ class LiveHAProxy(unittest.TestCase):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.haproxy.ports['rest']}/v2/models/recommender",
                                     timeout=5) as r:
             self.assertEqual(json.load(r)["name"], "recommender")
+
+    def test_model_management_is_never_forwarded(self):
+        # Behind the proxy every client reaches the replicas from 127.0.0.1:
+        # management routes must stop at the proxy (docs/security.md).
+        self.haproxy.wait_states({"r1": "UP", "r2": "UP", "r3": "DOWN"}, backend="protoserve_rest")
+        url = f"http://127.0.0.1:{self.haproxy.ports['rest']}/v2/repository/models/recommender/unload"
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=5)
+        self.assertEqual(ctx.exception.code, 403)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,16 @@ class EnvoyConfig(unittest.TestCase):
     def hcm(self, listener):
         return self.listeners[listener]["filter_chains"][0]["filters"][0]["typed_config"]
 
+    def test_model_management_routes_are_answered_by_the_proxy(self):
+        # Ahead of any forwarding route, in both listeners (docs/security.md).
+        for listener, prefix in (("grpc", "/inference.GRPCInferenceService/RepositoryModel"),
+                                 ("rest", "/v2/repository/models/")):
+            routes = self.hcm(listener)["route_config"]["virtual_hosts"][0]["routes"]
+            forwarding = [i for i, r in enumerate(routes) if "route" in r and r["match"].get("prefix") == "/"]
+            blocking = [i for i, r in enumerate(routes)
+                        if r["match"].get("prefix") == prefix and r.get("direct_response", {}).get("status") == 403]
+            self.assertTrue(blocking and forwarding and blocking[0] < forwarding[0], (listener, routes))
+
     def test_v3_types(self):
         with open(os.path.join(DEPLOY, "envoy", "envoy.yaml")) as f:
             text = f.read()
@@ -232,7 +242,8 @@ class EnvoyConfig(unittest.TestCase):
         cluster = self.clusters["protoserve_rest"]
         self.assertEqual(cluster["health_checks"][0]["http_health_check"]["path"], "/v2/health/ready")
         hcm = self.hcm("rest")
-        self.assertEqual(hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["cluster"], "protoserve_rest")
+        forwarding = [r for r in hcm["route_config"]["virtual_hosts"][0]["routes"] if "route" in r]
+        self.assertEqual([r["route"]["cluster"] for r in forwarding], ["protoserve_rest"])
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ class Server:
     """A protoserve process on free ports; use as a context manager."""
 
     def __init__(self, *args, repo=REPO, env=None, ready_timeout=180):
-        self.args = [SERVER, f"--model-repository={repo}", "--grpc-port=0", "--http-port=0",
-                     "--address=127.0.0.1"] + list(args)
+        defaults = [f"--model-repository={repo}", "--grpc-port=0", "--http-port=0", "--address=127.0.0.1"]
+        given = {a.split("=")[0] for a in args}
+        self.args = [SERVER] + [d for d in defaults if d.split("=")[0] not in given] + list(args)
         self.env = env
         self.ready_timeout = ready_timeout
         self.grpc_port = None

@@ -125,7 +125,8 @@ class GrpcWebE2E(unittest.TestCase):
         for content_type in (BINARY, TEXT):
             for sample in FASHION[:2]:
                 image = np.asarray(sample["image"], dtype=np.float32)
-                request = ipb.ModelInferRequest(model_name="fashion_mnist")
+                # The same id on both: a response echoes its request's id (made when absent).
+                request = ipb.ModelInferRequest(model_name="fashion_mnist", id=f"parity-{sample['label']}")
                 request.inputs.add(name="image", datatype="FP32", shape=[1, 1, 28, 28])
                 request.raw_input_contents.append(image.tobytes())
                 out = request.outputs.add(name="logits")
@@ -137,7 +138,7 @@ class GrpcWebE2E(unittest.TestCase):
                 self.assertEqual(web, native)
                 self.assertEqual(web.outputs[0].datatype, "BYTES")
                 # typed contents too
-                typed = ipb.ModelInferRequest(model_name="fashion_mnist")
+                typed = ipb.ModelInferRequest(model_name="fashion_mnist", id="typed")
                 typed.inputs.add(name="image", datatype="FP32", shape=[1, 1, 28, 28]).contents.fp32_contents.extend(
                     image.tolist())
                 web, status, message, _ = self.call("/inference.GRPCInferenceService/ModelInfer", typed,

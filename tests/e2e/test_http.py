@@ -596,7 +596,7 @@ class LifecycleE2E(unittest.TestCase):
             os.rmdir(empty)
 
     def test_explicit_model_control(self):
-        with Server("--model-control-mode=explicit") as server:
+        with Server("--model-control-mode=explicit", "--allow-unauthenticated-management") as server:
             rest = Rest(server.http_port)
             self.assertEqual(rest.json("POST", "/v2/repository/index"), (200, []))  # nothing loaded yet
             body = infer_body([("features", "FP32", np.array(PATIENT[0]["features"], np.float32).reshape(1, 30))])

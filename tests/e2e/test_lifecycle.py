@@ -257,7 +257,7 @@ class ExplicitControlE2E(unittest.TestCase):
     def test_load_unload_and_unload_under_load(self):
         root = make_repo([1])
         try:
-            with Server("--model-control-mode=explicit", repo=root) as server:
+            with Server("--model-control-mode=explicit", "--allow-unauthenticated-management", repo=root) as server:
                 channel = grpc.insecure_channel(server.target)
                 admin = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
                 stub = recommender_pb2_grpc.RecommenderStub(channel)
@@ -341,6 +341,28 @@ class RepositorySafetyE2E(unittest.TestCase):
         finally:
             shutil.rmtree(root)
             shutil.rmtree(outside)
+
+    def test_filesystem_errors_fail_the_model_not_the_server(self):
+        # Finding 5 of issue 19: a config.pbtxt that is a symlink to itself
+        # made fs::exists throw on the poller thread, which terminated the server.
+        root = make_repo([1])
+        try:
+            with Server("--model-control-mode=poll", "--repository-poll-secs=1", repo=root) as server:
+                channel = grpc.insecure_channel(server.target)
+                admin = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+                os.makedirs(os.path.join(root, "looping", "1"))
+                os.symlink("config.pbtxt", os.path.join(root, "looping", "config.pbtxt"))
+                os.symlink("labels.txt", os.path.join(root, "recommender", "loop.txt"))  # never read: harmless
+                self.assertTrue(wait_until(lambda: any(
+                    m.name == "looping" and "symbolic links" in m.reason
+                    for m in admin.RepositoryIndex(ipb.RepositoryIndexRequest(), timeout=10).models), 20),
+                    "\n".join(server.lines[-20:]))
+                self.assertIsNone(server.proc.poll())
+                stub = recommender_pb2_grpc.RecommenderStub(channel)
+                self.assertEqual(stub.GetRecommendations(request(0), timeout=10).model_version, 1)
+                channel.close()
+        finally:
+            shutil.rmtree(root)
 
 
 if __name__ == "__main__":

@@ -246,15 +246,34 @@ class MalformedGrpcE2E(unittest.TestCase):
         self.assert_healthy()
 
     def test_abusive_metadata(self):
-        big = [("x-junk", "a" * 20000)]
-        code, _ = self.raw_unary("/Recommender/GetRecommendations", valid_request().SerializeToString(),
-                                 metadata=big)
-        self.assertNotEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
-        many = [(f"x-h{i}", "v") for i in range(500)]
-        code, _ = self.raw_unary("/Recommender/GetRecommendations", valid_request().SerializeToString(),
-                                 metadata=many)
-        self.assertNotEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
-        self.assert_healthy()
+        # What the server does (decided, and asserted): metadata over gRPC's
+        # 8 KiB limit fails that call with RESOURCE_EXHAUSTED, and the server
+        # keeps serving every other connection. gRPC's HTTP/2 transport may
+        # also close the connection that sent it (seen about 1 call in 6: the
+        # next call on that channel got UNAVAILABLE "Socket closed", which
+        # failed this test by chance when it shared the class's channel). That
+        # is acceptable: UNAVAILABLE is gRPC's retryable status, the channel
+        # reconnects by itself, and a client that sends 20 KB of headers is
+        # the one that pays. So the abuse goes over its own channel, whose
+        # client retries UNAVAILABLE as gRPC's retry policy lets any client
+        # do, and the next call on it must succeed.
+        retry = json.dumps({"methodConfig": [{"name": [{}], "retryPolicy": {
+            "maxAttempts": 4, "initialBackoff": "0.05s", "maxBackoff": "0.5s", "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+        options = [("grpc.enable_retries", 1), ("grpc.service_config", retry)]
+        with grpc.insecure_channel(self.server.target, options=options) as abusive:
+            call = abusive.unary_unary("/Recommender/GetRecommendations", request_serializer=None,
+                                       response_deserializer=None)
+            valid = valid_request().SerializeToString()
+            for metadata in ([("x-junk", "a" * 20000)], [(f"x-h{i}", "v" * 40) for i in range(500)]):
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    call(valid, timeout=10, metadata=metadata)
+                self.assertEqual(ctx.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, ctx.exception.details())
+                self.assertIn("metadata size exceeds limit", ctx.exception.details())
+                # The same channel serves the next call, reconnecting if gRPC closed it.
+                answer = pb.RecommendationResponse.FromString(call(valid, timeout=30, wait_for_ready=True))
+                self.assertEqual(list(answer.item_ids), SAMPLE["top10"])
+        self.assert_healthy()  # the class's own channel never saw the abuse
 
     def test_streams_survive_garbage_between_valid_messages(self):
         # gRPC C++ (callback API) reports an unparseable stream message to the

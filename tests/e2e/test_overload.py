@@ -10,11 +10,16 @@ CPU work per row (`costly_recommender`, answers unchanged), one instance, one
 intra-op thread: the model is the bottleneck, as in production, and the client
 can offer twice its rate with CPU to spare.
 
-Overload: the peak sustainable rate is measured (closed loop, 32 in flight,
-below the queue size so nothing is refused), then an open-loop load at twice
-that rate is offered. Excess requests must be refused with RESOURCE_EXHAUSTED
-at once, accepted ones must keep a bounded p99 (the queue of QUEUE requests
-bounds their wait), goodput must not collapse, health stays SERVING.
+Overload: a fixed, conservative notion of "over capacity", independent of
+whatever else runs on the machine. The overload server's recommender costs
+~20 ms of CPU per row (100 sin passes instead of 10), one instance, one
+intra-op thread, a queue of QUEUE requests: it can serve at most ~50 rows/s
+here, and a machine busy with other tests only serves fewer. OFFERED_RATE is
+an order of magnitude above that, so most requests must be refused with
+RESOURCE_EXHAUSTED at once, accepted ones must keep the wait the small queue
+bounds, and health stays SERVING. (It used to measure its own peak first and
+offer twice that; under `ctest -j 2` the peak was measured on a busier
+machine than the overload ran on, and nothing was shed.)
 
 Shutdown: with --shutdown-delay-secs, health turns NOT_SERVING while calls
 are still served; clients that stop sending on NOT_SERVING lose no call over
@@ -55,13 +60,16 @@ import recommender_pb2_grpc  # noqa: E402
 SAMPLES_FILE = os.path.join(DATA, "recommender_samples.json")
 with open(SAMPLES_FILE) as f:
     SAMPLES = json.load(f)
-QUEUE = 64          # max_queue_size of the overload server's recommender
-MAX_BATCH = 8       # max_batch_size: a batch in execution is at most this many requests
-OVERLOAD_SECS = 12  # an unbounded queue would make accepted calls wait up to ~OVERLOAD_SECS / 2 at 2x
+QUEUE = 8            # max_queue_size of the overload server's recommender
+MAX_BATCH = 8        # max_batch_size: a batch in execution is at most this many requests
+OVERLOAD_SECS = 8    # an unbounded queue would make accepted calls wait for most of it
+OFFERED_RATE = 600   # requests/s: >= 10x what the slow model can serve on this machine
+SLOW_ROW_S = 0.020   # the slow model's nominal cost per row (measured: 18-22 ms on the 2-core build machine)
 
-# ~2 ms of CPU per row at one intra-op thread: sin over 64 Ki floats, 10 times
-# (linear in the batch size, so batching cannot amortise it away). The result
-# is added times 0.0, so the scores, hence the answers, are the demo model's.
+# ~0.2 ms of CPU per row and sin pass at one intra-op thread: sin over 64 Ki
+# floats, `passes` times (linear in the batch size, so batching cannot
+# amortise it away). The result is added times 0.0, so the scores, hence the
+# answers, are the demo model's.
 COSTLY_MODEL = r"""
 import sys, torch
 source, target = sys.argv[1], sys.argv[2]
@@ -74,12 +82,12 @@ class CostlyRecommender(torch.nn.Module):
     def forward(self, user_hash: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         scores = self.inner(user_hash, features)
         x = features.repeat(1, 2048)
-        for _ in range(10):
+        for _ in range(PASSES):
             x = torch.sin(x)
         return scores + 0.0 * x.sum(1, keepdim=True)
 
 torch.jit.script(CostlyRecommender(torch.jit.load(source))).save(target)
-"""
+"""  # PASSES: replaced by the number of sin passes
 
 
 _COSTLY = {}
@@ -87,24 +95,25 @@ _COSTLY = {}
 
 def setUpModule():
     _COSTLY["dir"] = tempfile.mkdtemp(prefix="protoserve-costly-")
-    _COSTLY["model"] = os.path.join(_COSTLY["dir"], "model.pt")
-    script = os.path.join(_COSTLY["dir"], "costly_recommender.py")  # a file: torch.jit.script reads the source
-    with open(script, "w") as f:
-        f.write(COSTLY_MODEL)
-    subprocess.run([PYTHON, script, os.path.join(REPO, "recommender", "1", "model.pt"), _COSTLY["model"]],
-                   check=True, timeout=300)
+    for key, passes in (("model", 10), ("slow_model", 100)):
+        _COSTLY[key] = os.path.join(_COSTLY["dir"], f"{key}.pt")
+        script = os.path.join(_COSTLY["dir"], f"{key}.py")  # a file: torch.jit.script reads the source
+        with open(script, "w") as f:
+            f.write(COSTLY_MODEL.replace("PASSES", str(passes)))
+        subprocess.run([PYTHON, script, os.path.join(REPO, "recommender", "1", "model.pt"), _COSTLY[key]],
+                       check=True, timeout=300)
 
 
 def tearDownModule():
     shutil.rmtree(_COSTLY["dir"], ignore_errors=True)
 
 
-def costly_repository(queue=None):
+def costly_repository(queue=None, model="model"):
     """A repository whose `recommender` is the costly wrapper: 1 instance, MAX_BATCH, optional queue bound."""
     root = tempfile.mkdtemp(prefix="protoserve-overload-")
     target = os.path.join(root, "recommender")
     shutil.copytree(os.path.join(REPO, "recommender"), target)
-    shutil.copyfile(_COSTLY["model"], os.path.join(target, "1", "model.pt"))
+    shutil.copyfile(_COSTLY[model], os.path.join(target, "1", "model.pt"))
     with open(os.path.join(target, "config.pbtxt")) as f:
         config = f.read()
     policy = f" default_queue_policy {{ max_queue_size: {queue} }}" if queue else ""
@@ -159,7 +168,7 @@ def grpc_inflight(server):
 class OverloadE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.repo = costly_repository(queue=QUEUE)
+        cls.repo = costly_repository(queue=QUEUE, model="slow_model")
         cls.server = Server(repo=cls.repo).__enter__()
 
     @classmethod
@@ -167,13 +176,7 @@ class OverloadE2E(unittest.TestCase):
         cls.server.__exit__(None, None, None)
         shutil.rmtree(cls.repo, ignore_errors=True)
 
-    def test_twice_the_peak_rate_sheds_fast_and_keeps_accepted_latency_bounded(self):
-        # 32 in flight < QUEUE: the closed loop measures capacity without refusals.
-        peak = bench(self.server.target, "-c", "32", "-d", "4s", "--warmup", "1s")
-        self.assertEqual(peak["errors"], {}, peak)
-        peak_qps = peak["qps"]
-        self.assertGreater(peak_qps, 20, peak)
-
+    def test_ten_times_capacity_sheds_fast_and_keeps_accepted_latency_bounded(self):
         # A probe beside the load: one call every 10 ms, each timed from its
         # send to its answer. Not one call after the other: a call sent when
         # the previous one is answered arrives just as a batch has freed
@@ -198,7 +201,7 @@ class OverloadE2E(unittest.TestCase):
                 while len(probes) < len(calls) and time.time() < deadline:
                     time.sleep(0.01)
         prober = threading.Thread(target=probe)
-        rate = int(2 * peak_qps)
+        rate = OFFERED_RATE
         prober.start()
         try:
             over = bench(self.server.target, "--rate", str(rate), "-c", "512", "-d", f"{OVERLOAD_SECS}s",
@@ -214,14 +217,14 @@ class OverloadE2E(unittest.TestCase):
         accepted_probes = [t for code, t in probes.values() if code == grpc.StatusCode.OK]
         probe_other = sorted(code.name for code, _ in probes.values()
                              if code not in (grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED))
-        # What the queue allows: QUEUE waiting + one batch executing, served at
-        # the peak rate (~0.1 s). Accepted p99 has reached 1.5 s when other
-        # builds shared the two cores; an unbounded queue gives ~OVERLOAD_SECS / 2
-        # (measured: 10.9 s with max_queue_size 100000). The limit sits between.
-        queue_bound_s = (QUEUE + MAX_BATCH) / peak_qps
-        p99_limit_s = max(OVERLOAD_SECS / 4, 6 * queue_bound_s)
+        # What the queue allows: QUEUE waiting + one batch executing, at the
+        # slow model's nominal cost per row (queue_bound ~0.3 s). Other tests
+        # on the two cores can slow the model several times; an unbounded
+        # queue gives waits of most of OVERLOAD_SECS and timeouts. The limit
+        # sits between.
+        queue_bound_s = (QUEUE + MAX_BATCH) * SLOW_ROW_S
+        p99_limit_s = max(OVERLOAD_SECS / 3, 8 * queue_bound_s)
         figures = {
-            "peak_qps_c32": round(peak_qps), "peak_p99_ms": round(peak["latency_ms"]["p99"], 2),
             "offered_rate": rate, "seconds": OVERLOAD_SECS, "sent": over["requests"],
             "accepted": over["successes"], "accepted_qps": round(over["successes"] / over["duration_s"]),
             "resource_exhausted": shed, "shed_percent": round(100 * shed / max(1, over["requests"]), 1),
@@ -241,12 +244,12 @@ class OverloadE2E(unittest.TestCase):
 
         self.assertEqual(other, {}, figures)  # nothing but refusals: no timeouts, no internal errors
         self.assertEqual(probe_other, [], figures)
-        # The excess is refused: at 2x about half; at least a tenth even if
-        # the peak was measured while the machine was busier than now.
-        self.assertGreater(shed, 0.1 * over["requests"], figures)
-        # Goodput does not collapse under overload (refusals are cheap); a
-        # quarter of the peak leaves room for a machine busier than at the peak.
-        self.assertGreater(over["successes"] / over["duration_s"], 0.25 * peak_qps, figures)
+        # The excess is refused: at >= 10x capacity about nine in ten; more
+        # than half whatever the machine's load (a busier machine serves less).
+        self.assertGreater(shed, 0.5 * over["requests"], figures)
+        # Goodput does not collapse (refusals are cheap): a floor a tenth of
+        # what the slow model serves on an idle machine (1 / SLOW_ROW_S).
+        self.assertGreater(over["successes"] / over["duration_s"], 0.1 / SLOW_ROW_S, figures)
         # The bounded queue bounds the wait of accepted calls (bench latency is
         # from each call's intended send time, so client lag counts against it).
         self.assertLess(over["latency_ms"]["p99"] / 1000, p99_limit_s, figures)

@@ -77,6 +77,16 @@ def recommend(channel, metadata=None, timeout=30):
                                    metadata=metadata, timeout=timeout)
 
 
+def http_call(port, method, path, body=b"{}"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 def bearer(token):
     return [("authorization", "Bearer " + token)]
 
@@ -374,8 +384,25 @@ class TlsAndAuthE2E(SecurityTestCase):
 
 
 class LoopbackManagementE2E(SecurityTestCase):
-    def test_explicit_mode_without_tokens_accepts_management_from_loopback(self):
-        with Server("--model-control-mode=explicit") as server, grpc.insecure_channel(server.target) as channel:
+    def test_explicit_mode_without_tokens_refuses_management_by_default(self):
+        # Finding 3 of issue 19: behind a local proxy or sidecar every remote
+        # client is "loopback", so loopback alone must not be enough.
+        with Server("--model-control-mode=explicit", "--load-model=recommender") as server, \
+                grpc.insecure_channel(server.target) as channel:
+            kserve = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+            for call, request in ((kserve.RepositoryModelUnload, ipb.RepositoryModelUnloadRequest),
+                                  (kserve.RepositoryModelLoad, ipb.RepositoryModelLoadRequest)):
+                error = self.assert_code(grpc.StatusCode.PERMISSION_DENIED, call,
+                                         request(model_name="recommender"), timeout=30)
+                self.assertIn("--auth-tokens", error.details())
+            status, _ = http_call(server.http_port, "POST", "/v2/repository/models/recommender/unload")
+            self.assertEqual(status, 403)
+            self.assertEqual(list(recommend(channel).item_ids), SAMPLE["top10"])  # still loaded
+
+    def test_explicit_mode_with_the_opt_out_accepts_management_from_loopback(self):
+        with Server("--model-control-mode=explicit", "--allow-unauthenticated-management") as server, \
+                grpc.insecure_channel(server.target) as channel:
+            self.assertTrue(any("--allow-unauthenticated-management: ANY client" in line for line in server.lines))
             kserve = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
             kserve.RepositoryModelLoad(ipb.RepositoryModelLoadRequest(model_name="recommender"), timeout=120)
             self.assertEqual(list(recommend(channel).item_ids), SAMPLE["top10"])

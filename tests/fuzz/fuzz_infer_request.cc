@@ -8,7 +8,7 @@
 
 #include "core/input_validation.h"
 #include "fuzz_support.h"
-#include "grpc/kserve_codec.h"
+#include "kserve/kserve_codec.h"
 
 using namespace protoserve;
 

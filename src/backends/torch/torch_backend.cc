@@ -115,7 +115,10 @@ class TorchBackend : public Backend {
     if (threads < 1 || threads > 256) return InvalidArgument("INTRA_OP_THREAD_COUNT must be in [1, 256]");
     const std::string file = config.default_model_filename().empty() ? "model.pt" : config.default_model_filename();
     const std::filesystem::path path = version_dir / file;
-    if (!std::filesystem::is_regular_file(path)) return NotFound("missing model file " + path.string());
+    std::error_code ec;  // the throwing overload would escape on a symlink loop or EACCES
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      return NotFound("missing model file " + path.string() + (ec ? ": " + ec.message() : ""));
+    }
     try {
       torch::jit::Module module = torch::jit::load(path.string());
       module.eval();

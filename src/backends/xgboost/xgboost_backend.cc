@@ -74,8 +74,9 @@ class XgboostBackend : public Backend {
     if (nthread < 1 || nthread > 256) return InvalidArgument("parameter nthread must be in [1, 256]");
 
     std::filesystem::path path;
+    std::error_code ec;  // never the throwing overloads: a symlink loop must fail the load, not the server
     for (const std::string& name : {config.default_model_filename(), std::string("model.json"), std::string("model.ubj")}) {
-      if (!name.empty() && std::filesystem::is_regular_file(version_dir / name)) {
+      if (!name.empty() && std::filesystem::is_regular_file(version_dir / name, ec)) {
         path = version_dir / name;
         break;
       }

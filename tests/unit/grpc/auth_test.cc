@@ -110,8 +110,10 @@ class AuthServerTest : public ::testing::Test {
         << "platform: \"none\"\ninput { name: \"x\" data_type: TYPE_FP32 dims: [1] }\n"
            "output { name: \"y\" data_type: TYPE_FP32 dims: [1] }\n";
     repository_ = std::make_unique<ModelRepository>(dir_ / "repo", &backends_, nullptr);
-    service_ = std::make_unique<InferenceService>(repository_.get(), nullptr);
-    service_->set_explicit_control(true);
+    ServerOptions options;
+    options.explicit_control = true;
+    server_core_ = std::make_unique<InferenceServer>(repository_.get(), nullptr, nullptr, options);
+    service_ = std::make_unique<InferenceService>(server_core_.get());
   }
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
@@ -164,6 +166,7 @@ class AuthServerTest : public ::testing::Test {
   std::filesystem::path dir_;
   BackendRegistry backends_;
   std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<InferenceServer> server_core_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "http/json.h"
+#include "support/fake_backend.h"
 
 namespace protoserve {
 namespace {
@@ -23,71 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace http = boost::beast::http;
 
-// Blocks executions while closed, so a test can fill a model's queue.
-class Gate {
- public:
-  void Close() {
-    std::lock_guard lock(mu_);
-    open_ = false;
-    entered_ = 0;
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Pass() {
-    std::unique_lock lock(mu_);
-    ++entered_;
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return open_; });
-  }
-  void AwaitEntered(int n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return entered_ >= n; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true;
-  int entered_ = 0;
-};
-
-// y = 2 * x for an FP32 input.
-class DoublingModel : public LoadedModel {
- public:
-  explicit DoublingModel(Gate* gate) : gate_(gate) {}
-  Status Execute(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) override {
-    gate_->Pass();
-    const Tensor& x = inputs[0];
-    Tensor y = Tensor::Allocate(DataType::kFp32, x.shape(), x.byte_size());
-    for (int64_t i = 0; i < x.element_count(); ++i) {
-      reinterpret_cast<float*>(y.mutable_data())[i] = 2 * x.data_as<float>()[i];
-    }
-    outputs->push_back(std::move(y));
-    return Status::Ok();
-  }
-
- private:
-  Gate* gate_;
-};
-
-class FakeBackend : public Backend {
- public:
-  explicit FakeBackend(Gate* gate) : gate_(gate) {}
-  StatusOr<std::unique_ptr<LoadedModel>> Load(const ModelConfig&, const fs::path&) override {
-    return std::unique_ptr<LoadedModel>(std::make_unique<DoublingModel>(gate_));
-  }
-
- private:
-  Gate* gate_;
-};
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
+using testing::FakeBackend;
+using testing::Gate;
+using testing::WriteFile;
 
 class RestRouterTest : public ::testing::Test {
  protected:
@@ -111,10 +50,22 @@ class RestRouterTest : public ::testing::Test {
     repository_ = std::make_unique<ModelRepository>(root_, &backends_, &metrics_);
     ASSERT_TRUE(repository_->LoadAll().ok());
     engine_ = std::make_unique<RecommendationEngine>(repository_.get(), "double");
-    kserve_ = std::make_unique<KServeRest>(repository_.get(), &metrics_);
-    recommend_ = std::make_unique<RecommendRest>(engine_.get(), &metrics_);
-    router_ = std::make_unique<RestRouter>(kserve_.get(), recommend_.get(), repository_.get(), &metrics_);
+    MakeFrontEnd(/*explicit_control=*/false);
     io_thread_ = std::thread([this] { io_.run(); });
+  }
+
+  // The facade and the REST front-end over it, in or out of explicit model control mode.
+  void MakeFrontEnd(bool explicit_control) {
+    router_.reset();
+    recommend_.reset();
+    kserve_.reset();
+    ServerOptions options;
+    options.explicit_control = explicit_control;
+    server_ = std::make_unique<InferenceServer>(repository_.get(), engine_.get(), &metrics_, options);
+    server_->set_state(ServerState::kReady);
+    kserve_ = std::make_unique<KServeRest>(server_.get());
+    recommend_ = std::make_unique<RecommendRest>(server_.get());
+    router_ = std::make_unique<RestRouter>(kserve_.get(), recommend_.get(), repository_.get(), &metrics_);
   }
 
   void TearDown() override {
@@ -157,6 +108,7 @@ class RestRouterTest : public ::testing::Test {
   Metrics metrics_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<RecommendationEngine> engine_;
+  std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<KServeRest> kserve_;
   std::unique_ptr<RecommendRest> recommend_;
   std::unique_ptr<RestRouter> router_;
@@ -245,7 +197,7 @@ TEST_F(RestRouterTest, ModelControlOnlyInExplicitMode) {
   HttpResponse refused = Call(kPost, "/v2/repository/models/double/unload");
   EXPECT_EQ(refused.result_int(), 503u);
   EXPECT_NE(Error(refused).find("--model-control-mode=explicit"), std::string::npos);
-  kserve_->set_explicit_control(true);
+  MakeFrontEnd(/*explicit_control=*/true);
   EXPECT_EQ(Call(kPost, "/v2/repository/models/double/unload").result_int(), 200u);
   EXPECT_EQ(Call(kPost, "/v2/models/double/infer", kInfer).result_int(), 503u);  // known, not loaded
   EXPECT_EQ(Call(kPost, "/v2/repository/models/double/load", R"({"parameters": {"config": "{}"}})").result_int(), 400u);
@@ -259,7 +211,7 @@ TEST_F(RestRouterTest, ModelControlOnlyInExplicitMode) {
 // answered; kept until ~KServeRest, it held the connection through the
 // shutdown grace period and outlived the io_context (UBSan, test-asan).
 TEST_F(RestRouterTest, ModelControlReleasesTheResponderWhenDone) {
-  kserve_->set_explicit_control(true);
+  MakeFrontEnd(/*explicit_control=*/true);
   auto connection = std::make_shared<int>(0);  // stands for what a Responder keeps alive (the HTTP session)
   std::weak_ptr<int> watch = connection;
   auto promise = std::make_shared<std::promise<HttpResponse>>();

@@ -1,7 +1,8 @@
-#include "grpc/kserve_codec.h"
+#include "kserve/kserve_codec.h"
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/classification.h"
 
@@ -16,11 +17,21 @@ Tensor ViewOf(DataType dtype, const Shape& shape, const google::protobuf::Repeat
   return Tensor::View(dtype, shape, values.data(), values.size() * sizeof(T), nullptr);
 }
 
+// INT8/INT16/UINT8/UINT16 travel widened in int_contents/uint_contents: a
+// value outside the narrow type's range is refused (as REST does), never
+// wrapped (300 would otherwise become 44).
 template <typename Narrow, typename Wide>
-Tensor NarrowCopy(DataType dtype, const Shape& shape, const google::protobuf::RepeatedField<Wide>& values) {
+StatusOr<Tensor> NarrowCopy(const InputTensor& input, DataType dtype, const Shape& shape,
+                            const google::protobuf::RepeatedField<Wide>& values) {
   Tensor t = Tensor::Allocate(dtype, shape, values.size() * sizeof(Narrow));
   Narrow* out = reinterpret_cast<Narrow*>(t.mutable_data());
-  for (int i = 0; i < values.size(); ++i) out[i] = static_cast<Narrow>(values[i]);
+  for (int i = 0; i < values.size(); ++i) {
+    if (values[i] < std::numeric_limits<Narrow>::min() || values[i] > std::numeric_limits<Narrow>::max()) {
+      return InvalidArgument("input '" + input.name() + "': value " + std::to_string(values[i]) + " at index " +
+                             std::to_string(i) + " is out of range for " + std::string(DataTypeName(dtype)));
+    }
+    out[i] = static_cast<Narrow>(values[i]);
+  }
   return t;
 }
 
@@ -32,12 +43,12 @@ StatusOr<Tensor> FromTypedContents(const InputTensor& input, DataType dtype, con
   Tensor tensor;
   switch (dtype) {
     case DataType::kBool: count = c.bool_contents_size(); field = "bool_contents"; tensor = ViewOf(dtype, shape, c.bool_contents()); break;
-    case DataType::kInt8: count = c.int_contents_size(); field = "int_contents"; tensor = NarrowCopy<int8_t>(dtype, shape, c.int_contents()); break;
-    case DataType::kInt16: count = c.int_contents_size(); field = "int_contents"; tensor = NarrowCopy<int16_t>(dtype, shape, c.int_contents()); break;
+    case DataType::kInt8: count = c.int_contents_size(); field = "int_contents"; if (count == elements) { ASSIGN_OR_RETURN(tensor, NarrowCopy<int8_t>(input, dtype, shape, c.int_contents())); } break;
+    case DataType::kInt16: count = c.int_contents_size(); field = "int_contents"; if (count == elements) { ASSIGN_OR_RETURN(tensor, NarrowCopy<int16_t>(input, dtype, shape, c.int_contents())); } break;
     case DataType::kInt32: count = c.int_contents_size(); field = "int_contents"; tensor = ViewOf(dtype, shape, c.int_contents()); break;
     case DataType::kInt64: count = c.int64_contents_size(); field = "int64_contents"; tensor = ViewOf(dtype, shape, c.int64_contents()); break;
-    case DataType::kUint8: count = c.uint_contents_size(); field = "uint_contents"; tensor = NarrowCopy<uint8_t>(dtype, shape, c.uint_contents()); break;
-    case DataType::kUint16: count = c.uint_contents_size(); field = "uint_contents"; tensor = NarrowCopy<uint16_t>(dtype, shape, c.uint_contents()); break;
+    case DataType::kUint8: count = c.uint_contents_size(); field = "uint_contents"; if (count == elements) { ASSIGN_OR_RETURN(tensor, NarrowCopy<uint8_t>(input, dtype, shape, c.uint_contents())); } break;
+    case DataType::kUint16: count = c.uint_contents_size(); field = "uint_contents"; if (count == elements) { ASSIGN_OR_RETURN(tensor, NarrowCopy<uint16_t>(input, dtype, shape, c.uint_contents())); } break;
     case DataType::kUint32: count = c.uint_contents_size(); field = "uint_contents"; tensor = ViewOf(dtype, shape, c.uint_contents()); break;
     case DataType::kUint64: count = c.uint64_contents_size(); field = "uint64_contents"; tensor = ViewOf(dtype, shape, c.uint64_contents()); break;
     case DataType::kFp32: count = c.fp32_contents_size(); field = "fp32_contents"; tensor = ViewOf(dtype, shape, c.fp32_contents()); break;
@@ -112,6 +123,9 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(const inference::ModelInferRequ
     const DataType dtype = DataTypeFromName(input.datatype());
     if (dtype == DataType::kInvalid) {
       return InvalidArgument("input '" + input.name() + "': unknown datatype '" + input.datatype() + "'");
+    }
+    if (Status rank = CheckRank(input.shape_size()); !rank.ok()) {
+      return InvalidArgument("input '" + input.name() + "': " + rank.message());
     }
     Shape shape(input.shape().begin(), input.shape().end());
     auto elements = ElementCount(shape);

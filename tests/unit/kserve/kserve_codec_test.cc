@@ -1,4 +1,4 @@
-#include "grpc/kserve_codec.h"
+#include "kserve/kserve_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -71,6 +71,36 @@ TEST(KServeCodecTest, TypedContentsEveryKind) {
   auto decoded = DecodeInferRequest(r);
   EXPECT_EQ(decoded->request.inputs[0].tensor.data_as<int8_t>()[0], -3);
   EXPECT_EQ(decoded->request.inputs[0].tensor.data_as<int8_t>()[1], 7);
+}
+
+// Narrow integer types travel widened: out-of-range values are refused, never
+// wrapped (300 as INT8 became 44 before), as the REST decoder refuses them.
+TEST(KServeCodecTest, NarrowIntegersOutOfRangeAreRefused) {
+  for (const auto& [dtype, value] : std::vector<std::pair<std::string, int64_t>>{
+           {"INT8", 300}, {"INT8", -129}, {"INT16", 40000}, {"UINT8", 256}, {"UINT16", 70000}}) {
+    auto r = Base();
+    r.mutable_inputs(0)->set_datatype(dtype);
+    auto* c = r.mutable_inputs(0)->mutable_contents();
+    if (dtype.starts_with("U")) {
+      c->add_uint_contents(1);
+      c->add_uint_contents(static_cast<uint32_t>(value));
+    } else {
+      c->add_int_contents(1);
+      c->add_int_contents(static_cast<int32_t>(value));
+    }
+    ExpectInvalid(r, "value " + std::to_string(value) + " at index 1 is out of range for " + dtype);
+  }
+}
+
+TEST(KServeCodecTest, RankIsCappedAndLongShapesAreNotQuoted) {
+  auto r = Base();
+  r.mutable_inputs(0)->clear_shape();
+  for (int i = 0; i < 100000; ++i) r.mutable_inputs(0)->add_shape(1);
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("100000 dimensions, at most 64"), std::string::npos);
+  EXPECT_LT(decoded.status().message().size(), 200u);
+  EXPECT_EQ(ShapeToString(Shape(20, 2)), "[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,... (20 dims)]");
 }
 
 TEST(KServeCodecTest, RejectsMalformedRequests) {

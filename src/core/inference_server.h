@@ -1,0 +1,141 @@
+// InferenceServer: the one request path every front-end calls.
+//
+// gRPC (KServe v2 and Recommender), REST (/v2 and /v1), gRPC-Web and any
+// future front-end decode their wire format, call this facade and encode
+// what it hands back; none of them holds request logic of its own. The
+// facade owns, in one place:
+//   - the server state (STARTING -> READY -> DRAINING), set once by main;
+//   - the order of checks: the model name, then the model's existence
+//     (NOT_FOUND), and only then the body is decoded (INVALID_ARGUMENT) —
+//     Triton's order, and no decoding work for a model that is not there;
+//   - routing (version policy, traffic split keyed by the routing key),
+//     shadow mirroring, in-flight accounting;
+//   - the request context: an id (the client's, or made here), the API,
+//     the deadline (the server default when the client set none), the
+//     cancellation probe and a W3C traceparent, returned with the answer;
+//   - the explicit model-control rule for load/unload.
+//
+// Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/inference.h"
+#include "core/metrics.h"
+#include "core/model_repository.h"
+#include "core/recommender.h"
+
+namespace protoserve {
+
+enum class ServerState { kStarting, kReady, kDraining };
+
+// What travels with one request from the wire to the reply.
+struct RequestContext {
+  std::string id;  // the client's (KServe `id`, x-request-id) or made by the server
+  Api api = Api::kGrpc;
+  Clock::time_point deadline = Clock::time_point::max();  // max: the server default applies
+  std::function<bool()> is_cancelled;                      // optional
+  std::string traceparent;                                 // W3C trace context, if the caller sent one
+};
+
+// A core request decoded from the wire, produced only once the model is known.
+struct DecodedRequest {
+  InferenceRequest request;
+  std::string routing_key;  // sticky traffic splits (e.g. the user id)
+  std::string id;           // the body's own request id (KServe `id`), if any: echoed instead
+  // A deadline the body itself sets (Triton's "timeout" parameter); max: none.
+  Clock::time_point deadline = Clock::time_point::max();
+  // Inputs are views into a wire message that may die before a shadow copy
+  // finishes: the shadow then gets deep copies.
+  bool inputs_are_views = false;
+};
+
+// Kept by the front-end until it hands the answer to the wire: the version
+// that answered stays alive and the request counts as in flight until then.
+class RequestScope {
+ public:
+  RequestScope() = default;
+  RequestScope(Metrics* metrics, Api api) : inflight_(std::make_unique<InFlightGuard>(metrics, api)) {}
+  // The answer is being written: no longer in flight.
+  void Release() { inflight_.reset(); }
+
+ private:
+  std::unique_ptr<InFlightGuard> inflight_;
+};
+
+struct InferResult {
+  std::shared_ptr<ModelVersion> model;  // the version that answered (null on early errors)
+  InferenceResponse response;
+  std::string id;  // the request id to echo
+  RequestScope scope;
+};
+
+struct ServerOptions {
+  std::chrono::milliseconds default_timeout{0};  // 0: calls without a deadline have none
+  bool explicit_control = false;                  // load/unload allowed (explicit control mode)
+  // When not empty, load/unload are refused (PERMISSION_DENIED) with this
+  // reason: management needs a token by default, and the server has none.
+  std::string management_refused;
+};
+
+class InferenceServer {
+ public:
+  using Decode = std::function<StatusOr<DecodedRequest>()>;
+  using InferDone = std::function<void(Status, InferResult)>;
+  using RecommendDone = std::function<void(Status, Recommendation, RequestScope)>;
+
+  // All must outlive the server; `metrics` may be null.
+  InferenceServer(ModelRepository* repository, const RecommendationEngine* recommender, Metrics* metrics,
+                  ServerOptions options);
+
+  void set_state(ServerState state) { state_.store(state); }
+  ServerState state() const { return state_.load(); }
+  bool Live() const { return true; }
+  // READY state and every model has a ready version.
+  bool Ready() const;
+
+  // Fills a missing id, applies the default deadline. Front-ends call it once per request.
+  void Prepare(RequestContext* context) const;
+
+  // Model `name` (version text as on the wire, "" or "0": the server's
+  // choice), then `decode`, then route, queue and run. `done` is called
+  // exactly once, possibly before this returns.
+  void Infer(RequestContext context, const std::string& name, std::string_view version, const Decode& decode,
+             InferDone done) const;
+  // The seed's GetRecommendations through the same context rules.
+  void Recommend(RequestContext context, RecommendationQuery query, RecommendDone done) const;
+
+  // Known model: ready or not; unknown model: NOT_FOUND.
+  StatusOr<bool> ModelReady(const std::string& name, std::string_view version) const;
+  // The config of a known model (and, with a version, only if that version is ready).
+  StatusOr<ModelConfig> Config(const std::string& name, std::string_view version) const;
+  // UNAVAILABLE unless the server runs in explicit model control mode;
+  // PERMISSION_DENIED when management is refused (ServerOptions).
+  Status CheckModelControl() const;
+  // Explicit control mode only; `has_parameters`: config/file overrides (unsupported).
+  Status LoadModel(const std::string& name, bool has_parameters) const;
+  Status UnloadModel(const std::string& name) const;
+
+  ModelRepository& repository() const { return *repository_; }
+  Metrics* metrics() const { return metrics_; }
+
+ private:
+  ModelRepository* const repository_;
+  const RecommendationEngine* const recommender_;
+  Metrics* const metrics_;
+  const ServerOptions options_;
+  std::atomic<ServerState> state_{ServerState::kStarting};
+};
+
+// A fresh request id: 32 lowercase hex digits, unique within the process and
+// unlikely to repeat across processes.
+std::string MakeRequestId();
+// Request ids a client may send: 1..128 printable ASCII characters.
+bool IsValidRequestId(std::string_view id);
+
+}  // namespace protoserve

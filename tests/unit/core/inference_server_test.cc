@@ -1,0 +1,168 @@
+// InferenceServer, the facade every front-end calls: the order of checks
+// (model before body), the default deadline, request ids, shadow mirroring,
+// in-flight accounting and the explicit-control rule, over a real
+// repository on the fake backend.
+#include "core/inference_server.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <set>
+#include <thread>
+
+#include "support/fake_backend.h"
+
+namespace protoserve {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DoublingConfig;
+using testing::FakeBackend;
+using testing::TempRepository;
+
+DecodedRequest ValidRequest() {
+  const float x[3] = {1, 2, 3};
+  DecodedRequest decoded;
+  decoded.request.inputs.push_back(
+      {"x", Tensor::FromString(DataType::kFp32, {1, 3}, std::string(reinterpret_cast<const char*>(x), sizeof(x)))});
+  return decoded;
+}
+
+struct Outcome {
+  Status status;
+  InferResult result;
+};
+
+class InferenceServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backends_.Register("fake", std::make_shared<FakeBackend>());
+    disk_.AddModel("m", DoublingConfig("parameters { key: \"protoserve.shadow\" value { string_value: \"1:100\" } }\n"
+                                       "version_policy { all {} }\n"),
+                   {1, 2});
+    repository_ = std::make_unique<ModelRepository>(disk_.root(), &backends_, &metrics_);
+    ASSERT_TRUE(repository_->LoadAll().ok());
+  }
+
+  InferenceServer Make(ServerOptions options = {}) {
+    return InferenceServer(repository_.get(), nullptr, &metrics_, options);
+  }
+
+  Outcome Infer(const InferenceServer& server, RequestContext context, const std::string& model,
+                InferenceServer::Decode decode) {
+    std::promise<Outcome> promise;
+    server.Infer(std::move(context), model, "", decode, [&promise](Status s, InferResult r) {
+      promise.set_value(Outcome{std::move(s), std::move(r)});
+    });
+    return promise.get_future().get();
+  }
+
+  double Gauge(const std::string& text) {
+    const std::string metrics = metrics_.Serialize();
+    const size_t at = metrics.find(text + " ");
+    return at == std::string::npos ? -1 : std::stod(metrics.substr(at + text.size() + 1));
+  }
+
+  BackendRegistry backends_;
+  TempRepository disk_{"facade-test"};
+  Metrics metrics_;
+  std::unique_ptr<ModelRepository> repository_;
+};
+
+TEST_F(InferenceServerTest, UnknownModelIsNotFoundBeforeTheBodyIsDecoded) {
+  InferenceServer server = Make();
+  bool decoded = false;
+  auto bad_body = [&]() -> StatusOr<DecodedRequest> {
+    decoded = true;
+    return InvalidArgument("malformed body");
+  };
+  EXPECT_EQ(Infer(server, {}, "nope", bad_body).status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(Infer(server, {}, "../etc", bad_body).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(decoded);
+  EXPECT_EQ(Infer(server, {}, "m", bad_body).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(decoded);
+}
+
+TEST_F(InferenceServerTest, AnswersWithTheIdAndMirrorsToTheShadow) {
+  InferenceServer server = Make();
+  Outcome made = Infer(server, {}, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); });
+  ASSERT_TRUE(made.status.ok()) << made.status.ToString();
+  EXPECT_EQ(made.result.id.size(), 32u);
+  EXPECT_EQ(made.result.model->version(), 2);  // the shadow (1) never answers
+  EXPECT_EQ(made.result.response.outputs.at(0).tensor.data_as<float>()[2], 6.0f);
+  RequestContext context;
+  context.id = "client-id-1";
+  EXPECT_EQ(Infer(server, context, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); }).result.id,
+            "client-id-1");
+  // The shadow's copy ran on version 1 (its own statistics), asynchronously.
+  const auto deadline = Clock::now() + 30s;
+  auto shadow = repository_->Get("m", 1);
+  ASSERT_TRUE(shadow.ok());
+  while ((*shadow)->stats().success_count.load() < 2 && Clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ((*shadow)->stats().success_count.load(), 2u);
+}
+
+TEST_F(InferenceServerTest, DefaultDeadlineAppliesOnlyWhenTheClientSetNone) {
+  ServerOptions options;
+  options.default_timeout = 5s;
+  InferenceServer server = Make(options);
+  RequestContext none;
+  const auto before = Clock::now();
+  server.Prepare(&none);
+  EXPECT_GE(none.deadline, before + 5s);
+  EXPECT_LE(none.deadline, Clock::now() + 5s);
+  RequestContext own;
+  own.deadline = before + 1s;
+  server.Prepare(&own);
+  EXPECT_EQ(own.deadline, before + 1s);
+  RequestContext unbounded;
+  Make().Prepare(&unbounded);
+  EXPECT_EQ(unbounded.deadline, Clock::time_point::max());
+  // A deadline already passed: the request completes without executing.
+  RequestContext late;
+  late.deadline = Clock::now() - 1ms;
+  EXPECT_EQ(Infer(server, late, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); }).status.code(),
+            StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(InferenceServerTest, InFlightCountsUntilTheFrontEndReleases) {
+  InferenceServer server = Make();
+  const std::string gauge = R"(protoserve_inflight_requests{api="http"})";
+  RequestContext context;
+  context.api = Api::kHttp;
+  Outcome done = Infer(server, context, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); });
+  ASSERT_TRUE(done.status.ok());
+  EXPECT_EQ(Gauge(gauge), 1);
+  done.result.scope.Release();
+  EXPECT_EQ(Gauge(gauge), 0);
+}
+
+TEST_F(InferenceServerTest, ReadyFollowsTheStateAndModelControlTheMode) {
+  InferenceServer server = Make();
+  EXPECT_FALSE(server.Ready());
+  server.set_state(ServerState::kReady);
+  EXPECT_TRUE(server.Ready());
+  server.set_state(ServerState::kDraining);
+  EXPECT_FALSE(server.Ready());
+  EXPECT_EQ(server.UnloadModel("m").code(), StatusCode::kUnavailable);
+  ServerOptions options;
+  options.explicit_control = true;
+  InferenceServer managed = Make(options);
+  EXPECT_EQ(managed.LoadModel("m", /*has_parameters=*/true).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(managed.UnloadModel("m").ok());
+  EXPECT_EQ(*managed.ModelReady("m", ""), false);
+  EXPECT_EQ(managed.ModelReady("nope", "").status().code(), StatusCode::kNotFound);
+}
+
+TEST(RequestIdTest, MadeIdsAreUniqueAndClientIdsChecked) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(MakeRequestId());
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_TRUE(IsValidRequestId("abc-123"));
+  EXPECT_FALSE(IsValidRequestId(""));
+  EXPECT_FALSE(IsValidRequestId(std::string(129, 'a')));
+  EXPECT_FALSE(IsValidRequestId("a\nb"));
+}
+
+}  // namespace
+}  // namespace protoserve
