@@ -74,7 +74,7 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   // The model first: an unknown model is NOT_FOUND whatever the body holds.
   auto target = repository_->Get(name, *number);
   if (!target.ok()) return fail(target.status());
-  auto decoded = decode();
+  auto decoded = decode(**target);
   if (!decoded.ok()) return fail(decoded.status());
   if (IsValidRequestId(decoded->id)) result.id = decoded->id;
   // Routing may pick another version than the probe above (traffic split).

@@ -85,7 +85,9 @@ struct ServerOptions {
 
 class InferenceServer {
  public:
-  using Decode = std::function<StatusOr<DecodedRequest>()>;
+  // Called once the model is known, with the version routing would pick by
+  // default (for bounds checks before parsing, e.g. max_request_elements()).
+  using Decode = std::function<StatusOr<DecodedRequest>(const ModelVersion& model)>;
   using InferDone = std::function<void(Status, InferResult)>;
   using RecommendDone = std::function<void(Status, Recommendation, RequestScope)>;
 

@@ -1,5 +1,6 @@
 #include "core/input_validation.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace protoserve {
@@ -101,6 +102,24 @@ Status ValidateRequestedOutputs(const ModelConfig& config, const std::vector<std
     if (!found) return InvalidArgument("unknown output '" + name + "' for model '" + config.name() + "'");
   }
   return Status::Ok();
+}
+
+int64_t MaxRequestElements(const ModelConfig& config, int64_t max_elements) {
+  int64_t total = 0;
+  const int64_t rows = std::max<int64_t>(1, config.max_batch_size());
+  for (const auto& spec : config.input()) {
+    int64_t elements = rows;
+    for (int64_t dim : spec.dims()) {
+      if (dim < 0 || elements > max_elements / std::max<int64_t>(1, dim)) {
+        elements = max_elements;
+        break;
+      }
+      elements *= dim;
+    }
+    total += std::min(elements, max_elements);
+    if (total >= max_elements * 64) break;  // far beyond any body limit
+  }
+  return total;
 }
 
 }  // namespace protoserve

@@ -25,4 +25,10 @@ StatusOr<ValidatedInputs> ValidateInputs(const ModelConfig& config, std::vector<
                                          int64_t max_elements = kDefaultMaxTensorElements);
 Status ValidateRequestedOutputs(const ModelConfig& config, const std::vector<std::string>& names);
 
+// The most elements one valid request to `config` can carry, all inputs
+// together (dynamic dims count as `max_elements`). Front-ends bound a body
+// by it before parsing, so a 64 MiB JSON body for a 784-value model is
+// refused from its size instead of being parsed into a DOM of a gigabyte.
+int64_t MaxRequestElements(const ModelConfig& config, int64_t max_elements = kDefaultMaxTensorElements);
+
 }  // namespace protoserve

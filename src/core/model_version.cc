@@ -55,6 +55,7 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& co
                                                            int64_t max_tensor_elements) {
   std::shared_ptr<ModelVersion> self(new ModelVersion(config, version));
   self->max_tensor_elements_ = max_tensor_elements;
+  self->max_request_elements_ = MaxRequestElements(config, max_tensor_elements);
   if (metrics) self->metrics_ = std::make_unique<ModelMetrics>(metrics, config.name(), std::to_string(version));
   for (const auto& output : config.output()) {
     std::vector<std::string> labels;

@@ -69,6 +69,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   // Index of the output called `name`, or -1.
   int OutputIndex(const std::string& name) const;
   const InferStats& stats() const { return stats_; }
+  // The most elements one valid request can carry (MaxRequestElements).
+  int64_t max_request_elements() const { return max_request_elements_; }
   size_t queue_depth() const { return batcher_->queue_depth(); }
   // Publishes gauges read at scrape time (queue depth).
   void RefreshMetrics() const;
@@ -88,6 +90,7 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   const ModelConfig config_;
   const int64_t version_;
   int64_t max_tensor_elements_ = kDefaultMaxTensorElements;  // set by Load, then const
+  int64_t max_request_elements_ = 0;                         // set by Load, then const
   std::vector<std::vector<std::string>> labels_;  // per output
   std::vector<WarmupSample> warmup_;              // run by each instance before READY
   std::unique_ptr<LoadedModel> model_;

@@ -60,7 +60,7 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
                                   inference::ModelInferResponse* response, std::function<void(Status)> done) {
   RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
   auto decoded = std::make_shared<DecodedInferRequest>();
-  auto decode = [&request, decoded]() -> StatusOr<DecodedRequest> {
+  auto decode = [&request, decoded](const ModelVersion&) -> StatusOr<DecodedRequest> {
     ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(request));
     // Inputs are views into the gRPC message, which dies with this call.
     DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};

@@ -394,7 +394,7 @@ void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
   auto message = std::make_shared<const inference::ModelInferRequest>(std::move(parsed).value());
   if (context.id.empty()) context.id = message->id();
   auto decoded = std::make_shared<DecodedInferRequest>();
-  auto decode = [message, decoded]() -> StatusOr<DecodedRequest> {
+  auto decode = [message, decoded](const ModelVersion&) -> StatusOr<DecodedRequest> {
     ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(*message));
     DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
     out.inputs_are_views = true;

@@ -67,6 +67,12 @@ StatusOr<RestInferResponse> EncodeResult(const RestInferRequest& request, const 
   return EncodeRestInferResponse(model.name(), model.version(), request, result.outputs);
 }
 
+// Bounds of an infer body from the model's largest valid request: a JSON
+// number takes at most 24 characters and a separator; the rest (names,
+// shapes, parameters, output lists) fits in the overhead.
+constexpr uint64_t kJsonBytesPerElement = 32;
+constexpr uint64_t kJsonOverheadBytes = 64 * 1024;
+
 HttpResponse InferResponse(StatusOr<RestInferResponse> encoded) {
   if (!encoded.ok()) return ErrorResponse(encoded.status());
   const bool binary = encoded->json_size.has_value();
@@ -131,6 +137,9 @@ HttpResponse KServeRest::ModelStatistics(const std::string& model, const std::st
 }
 
 HttpResponse KServeRest::RepositoryIndex(const std::string& body) const {
+  // Its only field is "ready": nothing larger needs parsing (it may be open
+  // without a token under --auth-open-metadata).
+  if (body.size() > 4096) return ErrorResponse(InvalidArgument("the index request body is limited to 4096 bytes"));
   bool ready_only = false;
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     rapidjson::Document request;
@@ -200,7 +209,14 @@ void KServeRest::Infer(const std::string& model, const std::string& version, Htt
   // The body moves into shared ownership: binary inputs are views into it.
   auto body = std::make_shared<const std::string>(std::move(request.body()));
   auto decoded = std::make_shared<RestInferRequest>();
-  auto decode = [&request, body, decoded]() -> StatusOr<DecodedRequest> {
+  auto decode = [&request, body, decoded](const ModelVersion& target) -> StatusOr<DecodedRequest> {
+    // No valid request to this model is larger: refuse before parsing (a
+    // JSON DOM costs ~16 bytes per value, 8x a body of zeros).
+    const uint64_t limit = kJsonBytesPerElement * static_cast<uint64_t>(target.max_request_elements()) + kJsonOverheadBytes;
+    if (body->size() > limit) {
+      return InvalidArgument("the body has " + std::to_string(body->size()) + " bytes, more than any valid request to '" +
+                             target.name() + "' (at most " + std::to_string(limit) + ")");
+    }
     ASSIGN_OR_RETURN(std::optional<size_t> json_size, JsonHeaderSize(request));
     ASSIGN_OR_RETURN(*decoded, DecodeRestInferRequest(body, json_size));
     DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};

@@ -72,7 +72,7 @@ class InferenceServerTest : public ::testing::Test {
 TEST_F(InferenceServerTest, UnknownModelIsNotFoundBeforeTheBodyIsDecoded) {
   InferenceServer server = Make();
   bool decoded = false;
-  auto bad_body = [&]() -> StatusOr<DecodedRequest> {
+  auto bad_body = [&](const ModelVersion&) -> StatusOr<DecodedRequest> {
     decoded = true;
     return InvalidArgument("malformed body");
   };
@@ -85,14 +85,14 @@ TEST_F(InferenceServerTest, UnknownModelIsNotFoundBeforeTheBodyIsDecoded) {
 
 TEST_F(InferenceServerTest, AnswersWithTheIdAndMirrorsToTheShadow) {
   InferenceServer server = Make();
-  Outcome made = Infer(server, {}, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); });
+  Outcome made = Infer(server, {}, "m", [](const ModelVersion&) { return StatusOr<DecodedRequest>(ValidRequest()); });
   ASSERT_TRUE(made.status.ok()) << made.status.ToString();
   EXPECT_EQ(made.result.id.size(), 32u);
   EXPECT_EQ(made.result.model->version(), 2);  // the shadow (1) never answers
   EXPECT_EQ(made.result.response.outputs.at(0).tensor.data_as<float>()[2], 6.0f);
   RequestContext context;
   context.id = "client-id-1";
-  EXPECT_EQ(Infer(server, context, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); }).result.id,
+  EXPECT_EQ(Infer(server, context, "m", [](const ModelVersion&) { return StatusOr<DecodedRequest>(ValidRequest()); }).result.id,
             "client-id-1");
   // The shadow's copy ran on version 1 (its own statistics), asynchronously.
   const auto deadline = Clock::now() + 30s;
@@ -121,7 +121,7 @@ TEST_F(InferenceServerTest, DefaultDeadlineAppliesOnlyWhenTheClientSetNone) {
   // A deadline already passed: the request completes without executing.
   RequestContext late;
   late.deadline = Clock::now() - 1ms;
-  EXPECT_EQ(Infer(server, late, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); }).status.code(),
+  EXPECT_EQ(Infer(server, late, "m", [](const ModelVersion&) { return StatusOr<DecodedRequest>(ValidRequest()); }).status.code(),
             StatusCode::kDeadlineExceeded);
 }
 
@@ -130,7 +130,7 @@ TEST_F(InferenceServerTest, InFlightCountsUntilTheFrontEndReleases) {
   const std::string gauge = R"(protoserve_inflight_requests{api="http"})";
   RequestContext context;
   context.api = Api::kHttp;
-  Outcome done = Infer(server, context, "m", [] { return StatusOr<DecodedRequest>(ValidRequest()); });
+  Outcome done = Infer(server, context, "m", [](const ModelVersion&) { return StatusOr<DecodedRequest>(ValidRequest()); });
   ASSERT_TRUE(done.status.ok());
   EXPECT_EQ(Gauge(gauge), 1);
   done.result.scope.Release();
