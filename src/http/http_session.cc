@@ -14,7 +14,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr uint32_t kHeaderLimit = 16 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
 // After refusing a body it did not read, the server reads and drops input
 // this long before closing, so that the client, still sending, sees the
@@ -113,8 +112,7 @@ void HttpSession::ReadHeader() {
   method_ = "-";
   target_ = "-";
   parser_.emplace();
-  parser_->header_limit(kHeaderLimit);
-  parser_->body_limit(server_->options.max_body_bytes);
+  ConfigureRequestParser(*parser_, server_->options.max_body_bytes);
   stream_.expires_after(server_->options.header_timeout);
   auto on_header = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); };
   WithStream([&](auto& stream) { http::async_read_header(stream, buffer_, *parser_, std::move(on_header)); });
@@ -122,7 +120,7 @@ void HttpSession::ReadHeader() {
 
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return OnReadError(ec);
-  const HttpRequest& request = parser_->get();
+  const auto& request = parser_->get();
   version_ = request.version();
   method_ = std::string(request.method_string());
   target_ = std::string(request.target().substr(0, kMaxLoggedTarget));
@@ -161,7 +159,7 @@ void HttpSession::OnReadError(beast::error_code ec) {
                            std::to_string(server_->options.max_body_bytes) + " bytes (--http-max-body-mb)");
   }
   if (ec == http::error::header_limit) {
-    return Reject(431, "request header is larger than " + std::to_string(kHeaderLimit) + " bytes");
+    return Reject(431, "request header is larger than " + std::to_string(kHttpHeaderLimit) + " bytes");
   }
   if (ec == beast::error::timeout) {
     spdlog::debug("HTTP {}: closing, request not received in time", peer_);
@@ -177,7 +175,7 @@ void HttpSession::OnReadError(beast::error_code ec) {
 
 void HttpSession::Dispatch() {
   phase_ = Phase::kHandling;
-  HttpRequest request = parser_->release();
+  HttpRequest request = ReleaseRequest(*parser_);
   parser_.reset();
   keep_alive_ = request.keep_alive();
   // No I/O is pending while the handler works (a model may take its time).

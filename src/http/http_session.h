@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/http_request_parser.h"
 #include "http/http_server.h"
 
 namespace protoserve {
@@ -112,7 +113,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
   }
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<HttpRequestParser> parser_;
   std::optional<HttpResponse> response_;  // while being written
   std::string peer_;
 

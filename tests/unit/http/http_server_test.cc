@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "http/http_request_parser.h"
 #include "http/http_response.h"
 
 namespace protoserve {
@@ -251,6 +252,36 @@ TEST_F(HttpServerTest, ShutdownLetsRequestsInProgressFinish) {
   EXPECT_FALSE(response.keep_alive());
   EXPECT_TRUE(idle.Closed());
   stopper.join();
+}
+
+// The session's parser does not reserve the declared Content-Length up
+// front, and still parses what string_body's parser does.
+TEST(HttpServerRequestParserTest, ReservesWhatArrivesNotWhatIsDeclared) {
+  HttpRequestParser parser;
+  ConfigureRequestParser(parser, size_t{64} << 20);
+  boost::beast::error_code ec;
+  const std::string header = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 50000000\r\n\r\nab";
+  size_t used = parser.put(net::buffer(header), ec);
+  if (!ec && used < header.size()) used += parser.put(net::buffer(header.data() + used, header.size() - used), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(parser.is_header_done());
+  EXPECT_EQ(parser.get().body(), "ab");
+  EXPECT_LE(parser.get().body().capacity(), kInitialBodyReserve);
+
+  HttpRequestParser whole;
+  ConfigureRequestParser(whole, 1 << 20);
+  const std::string body(300000, 'z');
+  const std::string request = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n" + body;
+  for (size_t at = 0; !whole.is_done() && !ec;) {
+    const size_t piece = std::min<size_t>(7000, request.size() - at);  // as reads deliver it
+    at += whole.put(net::buffer(request.data() + at, piece), ec);
+    if (ec == http::error::need_more) ec = {};
+  }
+  ASSERT_FALSE(ec) << ec.message();
+  const HttpRequest released = ReleaseRequest(whole);
+  EXPECT_EQ(released.body(), body);
+  EXPECT_EQ(released.body().capacity(), body.size());  // grown to exactly the declared length
+  EXPECT_EQ(released[http::field::host], "t");
 }
 
 TEST(HttpServerStartTest, BadAddressFails) {
