@@ -53,14 +53,17 @@ bool ConnectionRegistry::WaitUntilEmpty(SteadyClock::time_point deadline) {
 // ---------------------------------------------------------------- session
 
 HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<HttpServerState> server)
-    : server_(std::move(server)), stream_(std::move(socket)) {
+    : server_(std::move(server)), stream_(std::move(socket)), body_timer_(stream_.get_executor()) {
   beast::error_code ec;
   const auto endpoint = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   if (server_->tls) tls_.emplace(stream_, *server_->tls);
 }
 
-HttpSession::~HttpSession() { server_->connections.Remove(this); }
+HttpSession::~HttpSession() {
+  server_->connections.Remove(this);
+  server_->open_connections.fetch_sub(1);
+}
 
 void HttpSession::Start() {
   server_->connections.Add(shared_from_this());
@@ -109,6 +112,8 @@ void HttpSession::ReadHeader() {
   phase_ = Phase::kReading;
   started_ = SteadyClock::now();
   body_unread_ = false;
+  body_timed_out_ = false;
+  ++request_seq_;
   method_ = "-";
   target_ = "-";
   parser_.emplace();
@@ -128,10 +133,13 @@ void HttpSession::OnHeader(beast::error_code ec) {
   // the header; this check keeps the guarantee explicit.
   const auto length = parser_->content_length();
   if (length && *length > server_->options.max_body_bytes) return OnReadError(http::error::body_limit);
-  if (beast::iequals(request[http::field::expect], "100-continue") && !parser_->is_done()) {
+  if (parser_->is_done()) return Dispatch();
+  ArmBodyDeadline();
+  if (beast::iequals(request[http::field::expect], "100-continue")) {
     auto go_ahead = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
     stream_.expires_after(server_->options.idle_timeout);
     auto on_written = [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+      // Cut by the body deadline: part of the 100 went out, a 408 cannot follow.
       if (ec) return self->Close();
       self->ReadBody();
     };
@@ -142,15 +150,43 @@ void HttpSession::OnHeader(beast::error_code ec) {
 
 void HttpSession::ReadBody() {
   if (parser_->is_done()) return Dispatch();
-  // Restarted per read: the limit is on a stalled body, not a slow one.
+  if (body_timed_out_) return RejectSlowBody();
+  // Restarted per read: this limit is on a stalled body; the body deadline
+  // (ArmBodyDeadline) is the one on a slow body.
   stream_.expires_after(server_->options.idle_timeout);
   auto on_body = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); };
   WithStream([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, std::move(on_body)); });
 }
 
 void HttpSession::OnBody(beast::error_code ec) {
+  // The deadline cancelled this read: nothing was written for this request yet.
+  if (ec == net::error::operation_aborted && body_timed_out_ && phase_ == Phase::kReading) return RejectSlowBody();
   if (ec) return OnReadError(ec);
   ReadBody();
+}
+
+void HttpSession::ArmBodyDeadline() {
+  body_timer_.expires_after(server_->options.body_timeout);
+  body_timer_.async_wait([self = shared_from_this(), seq = request_seq_](beast::error_code ec) {
+    // Cancelled, or already queued when its request was dispatched or refused.
+    if (ec || seq != self->request_seq_ || self->phase_ != Phase::kReading) return;
+    self->OnBodyDeadline();
+  });
+}
+
+void HttpSession::OnBodyDeadline() {
+  body_timed_out_ = true;
+  // Cancels the pending body read (its handler answers 408) or the 100
+  // Continue being written (its handler closes). stream_'s own timer must not
+  // do this: its expiry closes the socket.
+  stream_.cancel();
+}
+
+void HttpSession::RejectSlowBody() {
+  spdlog::debug("HTTP {} {} {}: body not received within {} s", peer_, method_, target_,
+                server_->options.body_timeout.count());
+  Reject(408, "request body not received within " + std::to_string(server_->options.body_timeout.count()) +
+                  " s (--http-body-timeout-secs)");
 }
 
 void HttpSession::OnReadError(beast::error_code ec) {
@@ -175,6 +211,7 @@ void HttpSession::OnReadError(beast::error_code ec) {
 
 void HttpSession::Dispatch() {
   phase_ = Phase::kHandling;
+  body_timer_.cancel();
   HttpRequest request = ReleaseRequest(*parser_);
   parser_.reset();
   keep_alive_ = request.keep_alive();
@@ -199,6 +236,7 @@ void HttpSession::Dispatch() {
 
 void HttpSession::Reject(unsigned status, const std::string& message) {
   phase_ = Phase::kHandling;
+  body_timer_.cancel();
   keep_alive_ = false;
   body_unread_ = true;
   Write(ErrorResponse(status, message));
@@ -249,6 +287,7 @@ void HttpSession::DiscardInput() {
 
 void HttpSession::Close() {
   phase_ = Phase::kClosed;
+  body_timer_.cancel();
   if (!stream_.socket().is_open()) return;
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
