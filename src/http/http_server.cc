@@ -6,6 +6,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include <sstream>
 
 #include "core/metrics.h"
 #include "http/http_response.h"
@@ -22,10 +25,23 @@ namespace {
 
 // A refused connection gets this long to take its 503 and go.
 constexpr std::chrono::seconds kRefusalTime{1};
-// Refusals in progress at most; beyond, a refused connection is closed
-// without an answer, so a flood of connections cannot hold descriptors
-// through its refusals either.
+// Refusals in progress at most; beyond, a refused connection gets its 503
+// only if the socket takes it at once, and is closed, so that a flood of
+// connections cannot hold descriptors through its refusals either.
 constexpr int kMaxRefusing = 64;
+
+// The whole 503 answer, as bytes.
+std::string RefusalBytes(int max_connections) {
+  HttpResponse response = ErrorResponse(503, "too many connections (max " + std::to_string(max_connections) + ")");
+  response.version(11);
+  response.keep_alive(false);
+  response.set(http::field::retry_after, "1");
+  response.set(http::field::server, "protoserve");
+  response.prepare_payload();
+  std::ostringstream bytes;
+  bytes << response;
+  return bytes.str();
+}
 
 // Answers a connection accepted beyond max_connections with 503 and closes
 // it. It does not wait for the request: a slow client must not hold even a
@@ -35,22 +51,16 @@ constexpr int kMaxRefusing = 64;
 // the client read it.
 class RefusedConnection : public std::enable_shared_from_this<RefusedConnection> {
  public:
-  RefusedConnection(tcp::socket socket, std::shared_ptr<HttpServerState> server)
-      : server_(std::move(server)), stream_(std::move(socket)) {
+  RefusedConnection(tcp::socket socket, std::shared_ptr<HttpServerState> server,
+                    std::shared_ptr<const std::string> answer)
+      : server_(std::move(server)), stream_(std::move(socket)), answer_(std::move(answer)) {
     server_->refusing.fetch_add(1);
-    const int max = server_->options.max_connections;
-    response_ = ErrorResponse(503, "too many connections (max " + std::to_string(max) + ")");
-    response_.version(11);
-    response_.keep_alive(false);
-    response_.set(http::field::retry_after, "1");
-    response_.set(http::field::server, "protoserve");
-    response_.prepare_payload();
   }
   ~RefusedConnection() { server_->refusing.fetch_sub(1); }
 
   void Start() {
     stream_.expires_after(kRefusalTime);  // one deadline for the write and the drain
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    net::async_write(stream_, net::buffer(*answer_), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return;
       self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
       if (!ec) self->Drain();
@@ -66,7 +76,7 @@ class RefusedConnection : public std::enable_shared_from_this<RefusedConnection>
 
   const std::shared_ptr<HttpServerState> server_;
   beast::tcp_stream stream_;
-  HttpResponse response_;
+  const std::shared_ptr<const std::string> answer_;
   char drained_[4096];
 };
 
@@ -149,20 +159,25 @@ class HttpListener : public std::enable_shared_from_this<HttpListener> {
       spdlog::warn("HTTP: {} connections open (--http-max-connections); refusing more with 503 (logged once)",
                    server_->options.max_connections);
     }
-    // A TLS client expects a handshake, not plaintext: it is closed at once,
-    // like any connection beyond kMaxRefusing refusals in progress.
-    if (server_->tls || server_->refusing.load() >= kMaxRefusing) {
-      beast::error_code ignored;
-      socket.close(ignored);
-      return;
+    beast::error_code ignored;
+    // A TLS client expects a handshake, not plaintext: it is closed at once.
+    if (server_->tls) return (void)socket.close(ignored);
+    if (server_->refusing.load() >= kMaxRefusing) {
+      // Best effort: the 503 fits in an empty send buffer, but closing with
+      // the request unread may reset the connection before it is read.
+      socket.non_blocking(true, ignored);
+      socket.write_some(net::buffer(*refusal_), ignored);
+      return (void)socket.close(ignored);
     }
-    std::make_shared<RefusedConnection>(std::move(socket), server_)->Start();
+    std::make_shared<RefusedConnection>(std::move(socket), server_, refusal_)->Start();
   }
 
   const std::shared_ptr<HttpServerState> server_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_timer_;
   std::atomic<bool> refusal_logged_{false};
+  const std::shared_ptr<const std::string> refusal_ =
+      std::make_shared<const std::string>(RefusalBytes(server_->options.max_connections));
   // Keeps the I/O threads running while connections wait for a model (no
   // I/O is pending then) until shutdown is over.
   net::executor_work_guard<net::io_context::executor_type> work_;

@@ -323,6 +323,24 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheCapAre503AndTheOthersStayServed) {
   EXPECT_NE(metrics.Serialize().find("protoserve_http_connections_refused_total 2"), std::string::npos);
 }
 
+// Past 64 refusals in progress (each drains for up to 1 s), a refused
+// connection still gets its 503 when it has not sent anything yet.
+TEST_F(HttpServerTest, AFloodOfRefusedConnectionsStillGetsTheirAnswers) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  Client served(server_->port());
+  served.Send(Get("/x"));
+  ASSERT_EQ(served.Read().result_int(), 200u);
+  std::vector<std::unique_ptr<Client>> refused;  // kept open: their refusals stay in progress
+  for (int i = 0; i < 80; ++i) {
+    refused.push_back(std::make_unique<Client>(server_->port()));
+    EXPECT_EQ(refused.back()->Read().result_int(), 503u) << "connection " << i;
+  }
+  served.Send(Get("/y"));
+  EXPECT_EQ(served.Read().body(), "/y");
+}
+
 TEST_F(HttpServerTest, AClosedConnectionFreesItsSlot) {
   HttpServerOptions options;
   options.max_connections = 1;
