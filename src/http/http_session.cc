@@ -89,7 +89,9 @@ void HttpSession::Handshake() {
 
 void HttpSession::Stop(bool force) {
   net::post(stream_.get_executor(), [self = shared_from_this(), force] {
-    if (force || self->phase_ == Phase::kIdle) self->Close();
+    // kClosed: only draining input after a refusal (413, 408...), no request
+    // in progress: nothing for a graceful shutdown to wait for.
+    if (force || self->phase_ == Phase::kIdle || self->phase_ == Phase::kClosed) self->Close();
   });
 }
 
@@ -271,7 +273,8 @@ void HttpSession::OnWritten(beast::error_code ec) {
 void HttpSession::CloseAfterResponse() {
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (!body_unread_ || ec) return Close();
+  // No drain once shutdown began: it would hold the shutdown for kLingerTime.
+  if (!body_unread_ || ec || server_->stopping) return Close();
   phase_ = Phase::kClosed;
   stream_.expires_after(kLingerTime);
   DiscardInput();

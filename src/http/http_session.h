@@ -84,7 +84,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Registers with the server and starts reading. Call once, from any thread.
   void Start();
-  // Closes the connection now if `force` or if it is between requests;
+  // Closes the connection now if `force`, if it is between requests or if it
+  // only drains input after a refusal;
   // otherwise it closes after the response in progress. Any thread.
   void Stop(bool force);
 

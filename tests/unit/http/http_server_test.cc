@@ -291,6 +291,29 @@ TEST_F(HttpServerTest, SlowBodyIsCutWith408AtTheBodyDeadline) {
   EXPECT_EQ(other.Read().body(), "in time");
 }
 
+// After a 100 Continue the deadline still holds (a 408 may follow an
+// interim response); a body that stalls is still closed by the idle
+// timeout, without an answer, as before.
+TEST_F(HttpServerTest, BodyDeadlineAfter100ContinueAndIdleStallWithin) {
+  HttpServerOptions options;
+  options.body_timeout = 1s;
+  StartServer(options);
+  Client client(server_->port());
+  client.Send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(client.Read().result_int(), 100u);
+  EXPECT_EQ(client.Read().result_int(), 408u);  // the body never came
+
+  options.body_timeout = 60s;
+  options.idle_timeout = 1s;
+  server_->Shutdown(1s);
+  StartServer(options);
+  Client stalled(server_->port());
+  stalled.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stalled.Closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
 TEST_F(HttpServerTest, ConnectionsBeyondTheCapAre503AndTheOthersStayServed) {
   Metrics metrics;
   HttpServerOptions options;
