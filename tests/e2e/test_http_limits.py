@@ -221,6 +221,10 @@ class HttpLimitsE2E(unittest.TestCase):
             early_thread.join(10)
             status, _, _, _ = request(early, "GET", "/v2/health/ready")  # still the same connection
             self.assertEqual(status, 200)
+            status, _, metrics, _ = request(early, "GET", "/metrics")
+            self.assertEqual(status, 200)
+            refused_total = [float(line.split()[-1]) for line in metrics.decode().splitlines()
+                             if line.startswith("protoserve_http_connections_refused_total")]
             early.close()
 
         statuses = [slow.status(c) for c in slow.clients]
@@ -239,6 +243,7 @@ class HttpLimitsE2E(unittest.TestCase):
               f"p50 {statistics.median(early_latencies) * 1000:.1f} ms, max {max(early_latencies) * 1000:.1f} ms")
         print(f"new client: {sequence.count(503)} x 503 then 200 at {first_success:.2f} s after the attack began; "
               f"sequence {''.join('F' if s == 503 else '.' if s == 200 else '?' for s in sequence)}")
+        print(f"protoserve_http_connections_refused_total {refused_total}")
         print(f"gRPC: {len(grpc_results)} calls, all correct: {all(ok is True for ok, _ in grpc_results)}, "
               f"max {max(grpc_seconds) * 1000:.1f} ms; test {time.monotonic() - test_start:.1f} s")
 
@@ -264,6 +269,8 @@ class HttpLimitsE2E(unittest.TestCase):
         self.assertTrue(grpc_results)
         self.assertTrue(all(ok is True for ok, _ in grpc_results), [r for r in grpc_results if r[0] is not True][:5])
         self.assertLess(max(grpc_seconds), 2.0)
+        # Every refusal counted: the slow clients' and the new client's.
+        self.assertEqual(refused_total, [SLOW_CLIENTS - len(cut) + sequence.count(503)])
         # (d) descriptors bounded by the cap, not by the number of clients.
         self.assertLess(max(fds), fd_bound)
         self.assertLess(time.monotonic() - test_start, 60)
