@@ -2,16 +2,85 @@
 
 #include <spdlog/spdlog.h>
 
+#include <prometheus/counter.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 
+#include <sstream>
+
+#include "core/metrics.h"
+#include "http/http_response.h"
 #include "http/http_session.h"
 
 namespace protoserve {
 
 namespace beast = boost::beast;
+namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+// A refused connection gets this long to take its 503 and go.
+constexpr std::chrono::seconds kRefusalTime{1};
+// Refusals in progress at most; beyond, a refused connection gets its 503
+// only if the socket takes it at once, and is closed, so that a flood of
+// connections cannot hold descriptors through its refusals either.
+constexpr int kMaxRefusing = 64;
+
+// The whole 503 answer, as bytes.
+std::string RefusalBytes(int max_connections) {
+  HttpResponse response = ErrorResponse(503, "too many connections (max " + std::to_string(max_connections) + ")");
+  response.version(11);
+  response.keep_alive(false);
+  response.set(http::field::retry_after, "1");
+  response.set(http::field::server, "protoserve");
+  response.prepare_payload();
+  std::ostringstream bytes;
+  bytes << response;
+  return bytes.str();
+}
+
+// Answers a connection accepted beyond max_connections with 503 and closes
+// it. It does not wait for the request: a slow client must not hold even a
+// refused connection. After the answer it reads and drops what the client
+// sent, until the client closes or kRefusalTime passes, because closing a
+// socket with unread input sends a reset, which can destroy the 503 before
+// the client read it.
+class RefusedConnection : public std::enable_shared_from_this<RefusedConnection> {
+ public:
+  RefusedConnection(tcp::socket socket, std::shared_ptr<HttpServerState> server,
+                    std::shared_ptr<const std::string> answer)
+      : server_(std::move(server)), stream_(std::move(socket)), answer_(std::move(answer)) {
+    server_->refusing.fetch_add(1);
+  }
+  ~RefusedConnection() { server_->refusing.fetch_sub(1); }
+
+  void Start() {
+    stream_.expires_after(kRefusalTime);  // one deadline for the write and the drain
+    net::async_write(stream_, net::buffer(*answer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (!ec) self->Drain();
+    });
+  }
+
+ private:
+  void Drain() {
+    stream_.async_read_some(net::buffer(drained_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (!ec) self->Drain();
+    });
+  }
+
+  const std::shared_ptr<HttpServerState> server_;
+  beast::tcp_stream stream_;
+  const std::shared_ptr<const std::string> answer_;
+  char drained_[4096];
+};
+
+}  // namespace
 
 // Accepts connections and starts a session (on its own strand) for each.
 class HttpListener : public std::enable_shared_from_this<HttpListener> {
@@ -73,20 +142,57 @@ class HttpListener : public std::enable_shared_from_this<HttpListener> {
     }
     // Responses are written whole; do not let Nagle hold their last segment.
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<HttpSession>(std::move(socket), server_)->Start();
+    // Only this strand adds connections, so the count cannot pass the cap.
+    if (server_->open_connections.load() >= server_->options.max_connections) {
+      Refuse(std::move(socket));
+    } else {
+      server_->open_connections.fetch_add(1);
+      std::make_shared<HttpSession>(std::move(socket), server_)->Start();
+    }
     Accept();
+  }
+
+  void Refuse(tcp::socket socket) {
+    if (server_->refused_total) server_->refused_total->Increment();
+    const bool logged = !refusal_logged_.exchange(true);
+    if (logged) {
+      spdlog::warn("HTTP: {} connections open (--http-max-connections); refusing more with 503 (logged once)",
+                   server_->options.max_connections);
+    }
+    beast::error_code ignored;
+    // A TLS client expects a handshake, not plaintext: it is closed at once.
+    if (server_->tls) return (void)socket.close(ignored);
+    if (server_->refusing.load() >= kMaxRefusing) {
+      // Best effort: the 503 fits in an empty send buffer, but closing with
+      // the request unread may reset the connection before it is read.
+      socket.non_blocking(true, ignored);
+      socket.write_some(net::buffer(*refusal_), ignored);
+      return (void)socket.close(ignored);
+    }
+    std::make_shared<RefusedConnection>(std::move(socket), server_, refusal_)->Start();
   }
 
   const std::shared_ptr<HttpServerState> server_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_timer_;
+  std::atomic<bool> refusal_logged_{false};
+  const std::shared_ptr<const std::string> refusal_ =
+      std::make_shared<const std::string>(RefusalBytes(server_->options.max_connections));
   // Keeps the I/O threads running while connections wait for a model (no
   // I/O is pending then) until shutdown is over.
   net::executor_work_guard<net::io_context::executor_type> work_;
 };
 
 HttpServer::HttpServer(HttpServerOptions options, HttpHandler* handler)
-    : state_(std::make_shared<HttpServerState>(std::move(options), handler)) {}
+    : state_(std::make_shared<HttpServerState>(std::move(options), handler)) {
+  if (Metrics* metrics = state_->options.metrics) {
+    state_->refused_total = &prometheus::BuildCounter()
+                                 .Name("protoserve_http_connections_refused_total")
+                                 .Help("HTTP connections refused with 503 because --http-max-connections were open")
+                                 .Register(*metrics->registry())
+                                 .Add({});
+  }
+}
 
 HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
 

@@ -10,7 +10,15 @@
 //   - a request's header must arrive within `header_timeout` of its first
 //     byte (slow-loris clients are disconnected);
 //   - a connection idle for `idle_timeout` between requests, or whose body
-//     or response makes no progress for that long, is closed.
+//     or response makes no progress for that long, is closed;
+//   - a request's body must arrive whole within `body_timeout` of the end of
+//     its header, however steadily it trickles in; past it the client gets
+//     408 and the connection is closed (a client sending one byte now and
+//     then would otherwise hold its connection forever);
+//   - at most `max_connections` connections are served at once; one
+//     accepted beyond that is answered 503 (Retry-After: 1, without reading
+//     its request) and closed, so slow clients cannot exhaust the process's
+//     file descriptors, which gRPC and model loading need too.
 //
 // Lifecycle: Start() binds and starts serving; Shutdown() stops accepting,
 // closes idle connections, lets requests in progress finish for up to
@@ -33,6 +41,8 @@
 
 namespace protoserve {
 
+class Metrics;
+
 struct HttpServerOptions {
   std::string address = "0.0.0.0";  // host name or IP to bind
   int port = 8000;                   // 0: pick a free port (see port())
@@ -40,6 +50,11 @@ struct HttpServerOptions {
   size_t max_body_bytes = size_t{64} << 20;
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds header_timeout{10};
+  std::chrono::seconds body_timeout{60};
+  int max_connections = 512;
+  // When set, connections refused for max_connections are counted in
+  // protoserve_http_connections_refused_total. Must outlive the server.
+  Metrics* metrics = nullptr;
   // One spdlog line per request (method, path, status, bytes, latency),
   // for one request in `access_log_sample`.
   bool access_log = false;

@@ -14,7 +14,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr uint32_t kHeaderLimit = 16 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
 // After refusing a body it did not read, the server reads and drops input
 // this long before closing, so that the client, still sending, sees the
@@ -54,14 +53,17 @@ bool ConnectionRegistry::WaitUntilEmpty(SteadyClock::time_point deadline) {
 // ---------------------------------------------------------------- session
 
 HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<HttpServerState> server)
-    : server_(std::move(server)), stream_(std::move(socket)) {
+    : server_(std::move(server)), stream_(std::move(socket)), body_timer_(stream_.get_executor()) {
   beast::error_code ec;
   const auto endpoint = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   if (server_->tls) tls_.emplace(stream_, *server_->tls);
 }
 
-HttpSession::~HttpSession() { server_->connections.Remove(this); }
+HttpSession::~HttpSession() {
+  server_->connections.Remove(this);
+  server_->open_connections.fetch_sub(1);
+}
 
 void HttpSession::Start() {
   server_->connections.Add(shared_from_this());
@@ -87,7 +89,9 @@ void HttpSession::Handshake() {
 
 void HttpSession::Stop(bool force) {
   net::post(stream_.get_executor(), [self = shared_from_this(), force] {
-    if (force || self->phase_ == Phase::kIdle) self->Close();
+    // kClosed: only draining input after a refusal (413, 408...), no request
+    // in progress: nothing for a graceful shutdown to wait for.
+    if (force || self->phase_ == Phase::kIdle || self->phase_ == Phase::kClosed) self->Close();
   });
 }
 
@@ -110,11 +114,12 @@ void HttpSession::ReadHeader() {
   phase_ = Phase::kReading;
   started_ = SteadyClock::now();
   body_unread_ = false;
+  body_timed_out_ = false;
+  ++request_seq_;
   method_ = "-";
   target_ = "-";
   parser_.emplace();
-  parser_->header_limit(kHeaderLimit);
-  parser_->body_limit(server_->options.max_body_bytes);
+  ConfigureRequestParser(*parser_, server_->options.max_body_bytes);
   stream_.expires_after(server_->options.header_timeout);
   auto on_header = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); };
   WithStream([&](auto& stream) { http::async_read_header(stream, buffer_, *parser_, std::move(on_header)); });
@@ -122,7 +127,7 @@ void HttpSession::ReadHeader() {
 
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return OnReadError(ec);
-  const HttpRequest& request = parser_->get();
+  const auto& request = parser_->get();
   version_ = request.version();
   method_ = std::string(request.method_string());
   target_ = std::string(request.target().substr(0, kMaxLoggedTarget));
@@ -130,10 +135,13 @@ void HttpSession::OnHeader(beast::error_code ec) {
   // the header; this check keeps the guarantee explicit.
   const auto length = parser_->content_length();
   if (length && *length > server_->options.max_body_bytes) return OnReadError(http::error::body_limit);
-  if (beast::iequals(request[http::field::expect], "100-continue") && !parser_->is_done()) {
+  if (parser_->is_done()) return Dispatch();
+  ArmBodyDeadline();
+  if (beast::iequals(request[http::field::expect], "100-continue")) {
     auto go_ahead = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
     stream_.expires_after(server_->options.idle_timeout);
     auto on_written = [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+      // Cut by the body deadline: part of the 100 went out, a 408 cannot follow.
       if (ec) return self->Close();
       self->ReadBody();
     };
@@ -144,15 +152,43 @@ void HttpSession::OnHeader(beast::error_code ec) {
 
 void HttpSession::ReadBody() {
   if (parser_->is_done()) return Dispatch();
-  // Restarted per read: the limit is on a stalled body, not a slow one.
+  if (body_timed_out_) return RejectSlowBody();
+  // Restarted per read: this limit is on a stalled body; the body deadline
+  // (ArmBodyDeadline) is the one on a slow body.
   stream_.expires_after(server_->options.idle_timeout);
   auto on_body = [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); };
   WithStream([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, std::move(on_body)); });
 }
 
 void HttpSession::OnBody(beast::error_code ec) {
+  // The deadline cancelled this read: nothing was written for this request yet.
+  if (ec == net::error::operation_aborted && body_timed_out_ && phase_ == Phase::kReading) return RejectSlowBody();
   if (ec) return OnReadError(ec);
   ReadBody();
+}
+
+void HttpSession::ArmBodyDeadline() {
+  body_timer_.expires_after(server_->options.body_timeout);
+  body_timer_.async_wait([self = shared_from_this(), seq = request_seq_](beast::error_code ec) {
+    // Cancelled, or already queued when its request was dispatched or refused.
+    if (ec || seq != self->request_seq_ || self->phase_ != Phase::kReading) return;
+    self->OnBodyDeadline();
+  });
+}
+
+void HttpSession::OnBodyDeadline() {
+  body_timed_out_ = true;
+  // Cancels the pending body read (its handler answers 408) or the 100
+  // Continue being written (its handler closes). stream_'s own timer must not
+  // do this: its expiry closes the socket.
+  stream_.cancel();
+}
+
+void HttpSession::RejectSlowBody() {
+  spdlog::debug("HTTP {} {} {}: body not received within {} s", peer_, method_, target_,
+                server_->options.body_timeout.count());
+  Reject(408, "request body not received within " + std::to_string(server_->options.body_timeout.count()) +
+                  " s (--http-body-timeout-secs)");
 }
 
 void HttpSession::OnReadError(beast::error_code ec) {
@@ -161,7 +197,7 @@ void HttpSession::OnReadError(beast::error_code ec) {
                            std::to_string(server_->options.max_body_bytes) + " bytes (--http-max-body-mb)");
   }
   if (ec == http::error::header_limit) {
-    return Reject(431, "request header is larger than " + std::to_string(kHeaderLimit) + " bytes");
+    return Reject(431, "request header is larger than " + std::to_string(kHttpHeaderLimit) + " bytes");
   }
   if (ec == beast::error::timeout) {
     spdlog::debug("HTTP {}: closing, request not received in time", peer_);
@@ -177,7 +213,8 @@ void HttpSession::OnReadError(beast::error_code ec) {
 
 void HttpSession::Dispatch() {
   phase_ = Phase::kHandling;
-  HttpRequest request = parser_->release();
+  body_timer_.cancel();
+  HttpRequest request = ReleaseRequest(*parser_);
   parser_.reset();
   keep_alive_ = request.keep_alive();
   // No I/O is pending while the handler works (a model may take its time).
@@ -201,6 +238,7 @@ void HttpSession::Dispatch() {
 
 void HttpSession::Reject(unsigned status, const std::string& message) {
   phase_ = Phase::kHandling;
+  body_timer_.cancel();
   keep_alive_ = false;
   body_unread_ = true;
   Write(ErrorResponse(status, message));
@@ -235,7 +273,8 @@ void HttpSession::OnWritten(beast::error_code ec) {
 void HttpSession::CloseAfterResponse() {
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (!body_unread_ || ec) return Close();
+  // No drain once shutdown began: it would hold the shutdown for kLingerTime.
+  if (!body_unread_ || ec || server_->stopping) return Close();
   phase_ = Phase::kClosed;
   stream_.expires_after(kLingerTime);
   DiscardInput();
@@ -251,6 +290,7 @@ void HttpSession::DiscardInput() {
 
 void HttpSession::Close() {
   phase_ = Phase::kClosed;
+  body_timer_.cancel();
   if (!stream_.socket().is_open()) return;
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -27,7 +28,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/http_request_parser.h"
 #include "http/http_server.h"
+
+namespace prometheus {
+class Counter;
+}
 
 namespace protoserve {
 
@@ -62,6 +68,13 @@ struct HttpServerState {
   std::unique_ptr<boost::asio::ssl::context> tls;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> answered{0};  // responses written, for access-log sampling
+  // Sessions alive (toward max_connections): incremented by the listener
+  // before it creates one, decremented by ~HttpSession, so a slot is free
+  // again once the connection's last operation is over and its socket closed.
+  std::atomic<int> open_connections{0};
+  // Connections being refused for the cap (their 503 being written).
+  std::atomic<int> refusing{0};
+  prometheus::Counter* refused_total = nullptr;  // null without metrics
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -71,7 +84,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Registers with the server and starts reading. Call once, from any thread.
   void Start();
-  // Closes the connection now if `force` or if it is between requests;
+  // Closes the connection now if `force`, if it is between requests or if it
+  // only drains input after a refusal;
   // otherwise it closes after the response in progress. Any thread.
   void Stop(bool force);
 
@@ -84,6 +98,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnHeader(boost::beast::error_code ec);
   void ReadBody();
   void OnBody(boost::beast::error_code ec);
+  // Starts the whole-body deadline (body_timeout) of the current request.
+  void ArmBodyDeadline();
+  void OnBodyDeadline();
+  void RejectSlowBody();  // 408
   void Dispatch();
   void Write(HttpResponse response);
   void OnWritten(boost::beast::error_code ec);
@@ -112,7 +130,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
   }
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<HttpRequestParser> parser_;
+  // The body deadline. Not stream_'s own timer: when that one expires, Beast
+  // closes the socket, and the 408 could no longer be written.
+  boost::asio::steady_timer body_timer_;
   std::optional<HttpResponse> response_;  // while being written
   std::string peer_;
 
@@ -120,6 +141,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Phase phase_ = Phase::kIdle;
   bool keep_alive_ = false;
   bool body_unread_ = false;  // refused before its input was read
+  bool body_timed_out_ = false;  // the body deadline passed while reading it
+  uint64_t request_seq_ = 0;  // tells a stale body-deadline completion apart
   unsigned version_ = 11;
   std::string method_;
   std::string target_;

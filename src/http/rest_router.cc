@@ -47,63 +47,94 @@ std::vector<std::string> PathSegments(std::string_view target) {
   return segments;
 }
 
-void RestRouter::Handle(HttpRequest request, Responder responder) {
-  if (grpc_web_ && grpc_web_->Handles(request)) return grpc_web_->Handle(std::move(request), std::move(responder));
-  const std::vector<std::string> s = PathSegments(request.target());
-  const auto get = http::verb::get;
-  const auto post = http::verb::post;
-  if (PathIs(s, {"v2", "health", "live"})) {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ServerLive());
-  } else if (PathIs(s, {"v2", "health", "ready"})) {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ServerReady());
-  } else if (PathIs(s, {"v2"})) {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ServerMetadata());
-  } else if (PathIs(s, {"metrics"}) && metrics_) {
-    if (MethodIs(get, request, responder)) responder.Send(MetricsResponse());
-  } else if (PathIs(s, {"v1", "recommendations"})) {
-    if (MethodIs(post, request, responder)) recommend_->Recommend(request, std::move(responder));
-  } else if (PathIs(s, {"v2", "repository", "index"})) {
-    if (MethodIs(post, request, responder)) responder.Send(kserve_->RepositoryIndex(request.body()));
-  } else if (s.size() == 5 && s[0] == "v2" && s[1] == "repository" && s[2] == "models" &&
-             (s[4] == "load" || s[4] == "unload")) {
-    if (MethodIs(post, request, responder)) {
-      kserve_->RepositoryModelControl(s[3], s[4] == "load", request.body(), std::move(responder));
-    }
-  } else if (PathIs(s, {"v2", "models", "stats"})) {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ModelStatistics("", ""));
-  } else if (s.size() >= 3 && s[0] == "v2" && s[1] == "models") {
-    HandleModel(std::vector<std::string>(s.begin() + 2, s.end()), std::move(request), std::move(responder));
-  } else {
-    responder.Send(NotFound(request));
-  }
-}
+namespace {
 
-void RestRouter::HandleModel(const std::vector<std::string>& s, HttpRequest request, Responder responder) {
-  const std::string& model = s[0];
-  std::string version;
+// /v2/models/{m}[/versions/{v}][/action]: `s` are the segments after "models".
+RestRouteMatch ClassifyModelRoute(const std::vector<std::string>& s) {
+  RestRouteMatch match;
+  match.model = s[0];
   size_t action = 1;  // index of the segment after the model (and version)
   if (s.size() >= 3 && s[1] == "versions") {
-    version = s[2];
+    match.version = s[2];
     action = 3;
   }
-  const auto get = http::verb::get;
+  match.method = http::verb::get;
   if (s.size() == action) {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ModelMetadata(model, version));
+    match.route = RestRoute::kModelMetadata;
   } else if (s.size() != action + 1) {
-    responder.Send(NotFound(request));
+    match.route = RestRoute::kNotFound;
   } else if (s[action] == "infer") {
-    if (MethodIs(http::verb::post, request, responder)) {
-      kserve_->Infer(model, version, std::move(request), std::move(responder));
-    }
+    match.route = RestRoute::kModelInfer;
+    match.method = http::verb::post;
   } else if (s[action] == "ready") {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ModelReady(model, version));
+    match.route = RestRoute::kModelReady;
   } else if (s[action] == "config") {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ModelConfig(model, version));
+    match.route = RestRoute::kModelConfig;
   } else if (s[action] == "stats") {
-    if (MethodIs(get, request, responder)) responder.Send(kserve_->ModelStatistics(model, version));
-  } else {
-    responder.Send(NotFound(request));
+    match.route = RestRoute::kModelStatistics;
   }
+  if (match.route == RestRoute::kNotFound) return RestRouteMatch{};
+  return match;
+}
+
+RestRouteMatch Route(RestRoute route, http::verb method) {
+  RestRouteMatch match;
+  match.route = route;
+  match.method = method;
+  return match;
+}
+
+}  // namespace
+
+RestRouteMatch ClassifyRestRoute(std::string_view target) {
+  const std::vector<std::string> s = PathSegments(target);
+  const auto get = http::verb::get;
+  const auto post = http::verb::post;
+  if (PathIs(s, {"v2", "health", "live"})) return Route(RestRoute::kHealthLive, get);
+  if (PathIs(s, {"v2", "health", "ready"})) return Route(RestRoute::kHealthReady, get);
+  if (PathIs(s, {"v2"})) return Route(RestRoute::kServerMetadata, get);
+  if (PathIs(s, {"metrics"})) return Route(RestRoute::kMetrics, get);
+  if (PathIs(s, {"v1", "recommendations"})) return Route(RestRoute::kRecommend, post);
+  if (PathIs(s, {"v2", "repository", "index"})) return Route(RestRoute::kRepositoryIndex, post);
+  if (s.size() == 5 && s[0] == "v2" && s[1] == "repository" && s[2] == "models" &&
+      (s[4] == "load" || s[4] == "unload")) {
+    RestRouteMatch match = Route(RestRoute::kModelControl, post);
+    match.model = s[3];
+    match.load = s[4] == "load";
+    return match;
+  }
+  if (PathIs(s, {"v2", "models", "stats"})) return Route(RestRoute::kAllModelStatistics, get);
+  if (s.size() >= 3 && s[0] == "v2" && s[1] == "models") {
+    return ClassifyModelRoute(std::vector<std::string>(s.begin() + 2, s.end()));
+  }
+  return RestRouteMatch{};
+}
+
+void RestRouter::Handle(HttpRequest request, Responder responder) {
+  if (grpc_web_ && grpc_web_->Handles(request)) return grpc_web_->Handle(std::move(request), std::move(responder));
+  RestRouteMatch match = ClassifyRestRoute(request.target());
+  if (match.route == RestRoute::kMetrics && !metrics_) match.route = RestRoute::kNotFound;
+  if (match.route == RestRoute::kNotFound) return responder.Send(NotFound(request));
+  if (!MethodIs(match.method, request, responder)) return;
+  switch (match.route) {
+    case RestRoute::kHealthLive: return responder.Send(kserve_->ServerLive());
+    case RestRoute::kHealthReady: return responder.Send(kserve_->ServerReady());
+    case RestRoute::kServerMetadata: return responder.Send(kserve_->ServerMetadata());
+    case RestRoute::kMetrics: return responder.Send(MetricsResponse());
+    case RestRoute::kRecommend: return recommend_->Recommend(request, std::move(responder));
+    case RestRoute::kRepositoryIndex: return responder.Send(kserve_->RepositoryIndex(request.body()));
+    case RestRoute::kModelControl:
+      return kserve_->RepositoryModelControl(match.model, match.load, request.body(), std::move(responder));
+    case RestRoute::kAllModelStatistics: return responder.Send(kserve_->ModelStatistics("", ""));
+    case RestRoute::kModelMetadata: return responder.Send(kserve_->ModelMetadata(match.model, match.version));
+    case RestRoute::kModelInfer:
+      return kserve_->Infer(match.model, match.version, std::move(request), std::move(responder));
+    case RestRoute::kModelReady: return responder.Send(kserve_->ModelReady(match.model, match.version));
+    case RestRoute::kModelConfig: return responder.Send(kserve_->ModelConfig(match.model, match.version));
+    case RestRoute::kModelStatistics: return responder.Send(kserve_->ModelStatistics(match.model, match.version));
+    case RestRoute::kNotFound: break;
+  }
+  responder.Send(NotFound(request));
 }
 
 HttpResponse RestRouter::MetricsResponse() const {

@@ -28,6 +28,37 @@
 
 namespace protoserve {
 
+// The routes of RestRouter (see above).
+enum class RestRoute {
+  kNotFound,
+  kHealthLive,
+  kHealthReady,
+  kServerMetadata,
+  kMetrics,
+  kRecommend,
+  kRepositoryIndex,
+  kModelControl,        // load or unload
+  kAllModelStatistics,  // GET /v2/models/stats
+  kModelMetadata,
+  kModelInfer,
+  kModelReady,
+  kModelConfig,
+  kModelStatistics,
+};
+
+struct RestRouteMatch {
+  RestRoute route = RestRoute::kNotFound;
+  // The one method the route answers; others get 405.
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  std::string model;    // model routes and kModelControl, as in the path (not validated here)
+  std::string version;  // model routes; empty: none in the path
+  bool load = false;    // kModelControl: load, else unload
+};
+
+// The route of a request target (its query ignored): a pure function, the
+// routing table of RestRouter::Handle, exposed for tests and the fuzzer.
+RestRouteMatch ClassifyRestRoute(std::string_view target);
+
 class RestRouter : public HttpHandler {
  public:
   // Everything must outlive the router; `metrics` may be null (then
@@ -43,8 +74,6 @@ class RestRouter : public HttpHandler {
   void set_grpc_web(const GrpcWebHandler* web) { grpc_web_ = web; }
 
  private:
-  // Routes /v2/models/... (segments after "models").
-  void HandleModel(const std::vector<std::string>& segments, HttpRequest request, Responder responder);
   HttpResponse MetricsResponse() const;
 
   KServeRest* const kserve_;

@@ -38,6 +38,8 @@ struct Flags {
   int http_threads = 2;
   int http_max_body_mb = 64;
   int http_idle_timeout_secs = 60;
+  int http_body_timeout_secs = 60;
+  int http_max_connections = 512;
   int http_header_timeout_secs = 10;
   bool http_access_log = false;
   int http_access_log_sample = 1;
@@ -115,6 +117,14 @@ int main(int argc, char** argv) {
   app.add_option("--http-idle-timeout-secs", flags.http_idle_timeout_secs,
                  "Close HTTP connections idle (or stalled) this long")
       ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-body-timeout-secs", flags.http_body_timeout_secs,
+                 "An HTTP request body must arrive whole within this time after its header (else 408)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--http-max-connections", flags.http_max_connections,
+                 "HTTP connections served at once; more are answered 503 and closed")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   app.add_option("--http-header-timeout-secs", flags.http_header_timeout_secs,
                  "Close HTTP connections whose request header takes longer than this (slow clients)")
@@ -286,6 +296,9 @@ int main(int argc, char** argv) {
   http_options.threads = flags.http_threads;
   http_options.max_body_bytes = static_cast<size_t>(flags.http_max_body_mb) << 20;
   http_options.idle_timeout = std::chrono::seconds(flags.http_idle_timeout_secs);
+  http_options.body_timeout = std::chrono::seconds(flags.http_body_timeout_secs);
+  http_options.max_connections = flags.http_max_connections;
+  http_options.metrics = &metrics;
   http_options.header_timeout = std::chrono::seconds(flags.http_header_timeout_secs);
   http_options.access_log = flags.http_access_log;
   http_options.access_log_sample = flags.http_access_log_sample;

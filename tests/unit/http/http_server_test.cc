@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/metrics.h"
+#include "http/http_request_parser.h"
 #include "http/http_response.h"
 
 namespace protoserve {
@@ -60,6 +62,13 @@ class Client {
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   }
   void Send(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  // False once the server closed or reset the connection.
+  bool TrySend(const std::string& bytes) {
+    boost::beast::error_code ec;
+    net::write(socket_, net::buffer(bytes), ec);
+    return !ec;
+  }
+  void Close() { socket_.close(); }
   // The next response, or one with status 0 when the connection ended instead.
   http::response<http::string_body> Read() {
     http::response<http::string_body> response;
@@ -251,6 +260,163 @@ TEST_F(HttpServerTest, ShutdownLetsRequestsInProgressFinish) {
   EXPECT_FALSE(response.keep_alive());
   EXPECT_TRUE(idle.Closed());
   stopper.join();
+}
+
+// A client sending one body byte every 50 ms (well within the idle timeout)
+// is cut at the body deadline, counted from the end of its header.
+TEST_F(HttpServerTest, SlowBodyIsCutWith408AtTheBodyDeadline) {
+  HttpServerOptions options;
+  options.body_timeout = 1s;
+  StartServer(options);
+  Client slow(server_->port());
+  slow.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<bool> answered{false};
+  std::thread trickle([&] {
+    while (!answered && slow.TrySend("a")) std::this_thread::sleep_for(50ms);  // pacing, not ordering
+  });
+  auto response = slow.Read();
+  answered = true;
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  trickle.join();
+  EXPECT_EQ(response.result_int(), 408u);
+  EXPECT_NE(response.body().find("not received within 1 s (--http-body-timeout-secs)"), std::string::npos);
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_GT(elapsed, 900ms);
+  EXPECT_LT(elapsed, 2500ms);
+
+  // Bodies that arrive in time, and the connections after it, are served.
+  Client other(server_->port());
+  other.Send(Post("/echo", "in time"));
+  EXPECT_EQ(other.Read().body(), "in time");
+}
+
+// After a 100 Continue the deadline still holds (a 408 may follow an
+// interim response); a body that stalls is still closed by the idle
+// timeout, without an answer, as before.
+TEST_F(HttpServerTest, BodyDeadlineAfter100ContinueAndIdleStallWithin) {
+  HttpServerOptions options;
+  options.body_timeout = 1s;
+  StartServer(options);
+  Client client(server_->port());
+  client.Send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(client.Read().result_int(), 100u);
+  EXPECT_EQ(client.Read().result_int(), 408u);  // the body never came
+
+  options.body_timeout = 60s;
+  options.idle_timeout = 1s;
+  server_->Shutdown(1s);
+  StartServer(options);
+  Client stalled(server_->port());
+  stalled.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stalled.Closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(HttpServerTest, ConnectionsBeyondTheCapAre503AndTheOthersStayServed) {
+  Metrics metrics;
+  HttpServerOptions options;
+  options.max_connections = 3;
+  options.metrics = &metrics;
+  StartServer(options);
+  std::vector<std::unique_ptr<Client>> served;
+  for (int i = 0; i < 3; ++i) {
+    served.push_back(std::make_unique<Client>(server_->port()));
+    served.back()->Send(Get("/x"));  // answered: the connection holds its slot
+    ASSERT_EQ(served.back()->Read().result_int(), 200u);
+  }
+  Client silent(server_->port());  // refused without sending anything
+  auto refused = silent.Read();
+  EXPECT_EQ(refused.result_int(), 503u);
+  EXPECT_EQ(refused.body(), R"json({"error":"too many connections (max 3)"})json");
+  EXPECT_EQ(refused[http::field::retry_after], "1");
+  EXPECT_FALSE(refused.keep_alive());
+  EXPECT_TRUE(silent.Closed());
+
+  Client eager(server_->port());  // refused with its request already sent
+  eager.Send(Post("/echo", std::string(10000, 'a')));
+  EXPECT_EQ(eager.Read().result_int(), 503u);
+  EXPECT_TRUE(eager.Closed());
+
+  for (auto& client : served) {
+    client->Send(Get("/still"));
+    EXPECT_EQ(client->Read().body(), "/still");
+  }
+  EXPECT_NE(metrics.Serialize().find("protoserve_http_connections_refused_total 2"), std::string::npos);
+}
+
+// Past 64 refusals in progress (each drains for up to 1 s), a refused
+// connection still gets its 503 when it has not sent anything yet.
+TEST_F(HttpServerTest, AFloodOfRefusedConnectionsStillGetsTheirAnswers) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  Client served(server_->port());
+  served.Send(Get("/x"));
+  ASSERT_EQ(served.Read().result_int(), 200u);
+  std::vector<std::unique_ptr<Client>> refused;  // kept open: their refusals stay in progress
+  for (int i = 0; i < 80; ++i) {
+    refused.push_back(std::make_unique<Client>(server_->port()));
+    EXPECT_EQ(refused.back()->Read().result_int(), 503u) << "connection " << i;
+  }
+  served.Send(Get("/y"));
+  EXPECT_EQ(served.Read().body(), "/y");
+}
+
+TEST_F(HttpServerTest, AClosedConnectionFreesItsSlot) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  auto first = std::make_unique<Client>(server_->port());
+  first->Send(Get("/x"));
+  ASSERT_EQ(first->Read().result_int(), 200u);
+  Client refused(server_->port());
+  EXPECT_EQ(refused.Read().result_int(), 503u);
+  first->Close();
+  // The slot is free once the server saw the close: poll with new
+  // connections (each refusal is a round trip), for at most 5 s.
+  unsigned status = 0;
+  int attempts = 0;
+  for (const auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;) {
+    Client next(server_->port());
+    next.Send(Get("/y"));
+    status = next.Read().result_int();
+    ++attempts;
+    if (status == 200u) break;
+    std::this_thread::sleep_for(10ms);  // polling interval
+  }
+  EXPECT_EQ(status, 200u) << attempts << " attempts";
+}
+
+// The session's parser does not reserve the declared Content-Length up
+// front, and still parses what string_body's parser does.
+TEST(HttpServerRequestParserTest, ReservesWhatArrivesNotWhatIsDeclared) {
+  HttpRequestParser parser;
+  ConfigureRequestParser(parser, size_t{64} << 20);
+  boost::beast::error_code ec;
+  const std::string header = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 50000000\r\n\r\nab";
+  size_t used = parser.put(net::buffer(header), ec);
+  if (!ec && used < header.size()) used += parser.put(net::buffer(header.data() + used, header.size() - used), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(parser.is_header_done());
+  EXPECT_EQ(parser.get().body(), "ab");
+  EXPECT_LE(parser.get().body().capacity(), kInitialBodyReserve);
+
+  HttpRequestParser whole;
+  ConfigureRequestParser(whole, 1 << 20);
+  const std::string body(300000, 'z');
+  const std::string request = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n" + body;
+  for (size_t at = 0; !whole.is_done() && !ec;) {
+    const size_t piece = std::min<size_t>(7000, request.size() - at);  // as reads deliver it
+    at += whole.put(net::buffer(request.data() + at, piece), ec);
+    if (ec == http::error::need_more) ec = {};
+  }
+  ASSERT_FALSE(ec) << ec.message();
+  const HttpRequest released = ReleaseRequest(whole);
+  EXPECT_EQ(released.body(), body);
+  EXPECT_EQ(released.body().capacity(), body.size());  // grown to exactly the declared length
+  EXPECT_EQ(released[http::field::host], "t");
 }
 
 TEST(HttpServerStartTest, BadAddressFails) {

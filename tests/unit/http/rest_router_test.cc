@@ -127,6 +127,48 @@ TEST(PathSegmentsTest, SplitsAndIgnoresEmptySegmentsAndQuery) {
   EXPECT_EQ(PathSegments(""), std::vector<std::string>{});
 }
 
+// The routing table alone (RestRouter::Handle dispatches on it).
+TEST(ClassifyRestRouteTest, RoutesMethodsAndNames) {
+  const auto get = http::verb::get;
+  const auto post = http::verb::post;
+  struct Case {
+    const char* target;
+    RestRoute route;
+    http::verb method;
+    const char* model;
+    const char* version;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"/v2/health/live", RestRoute::kHealthLive, get, "", ""},
+           {"//v2/health/ready/?x=1", RestRoute::kHealthReady, get, "", ""},
+           {"/v2", RestRoute::kServerMetadata, get, "", ""},
+           {"/metrics", RestRoute::kMetrics, get, "", ""},
+           {"/v1/recommendations", RestRoute::kRecommend, post, "", ""},
+           {"/v2/repository/index", RestRoute::kRepositoryIndex, post, "", ""},
+           {"/v2/repository/models/m/unload", RestRoute::kModelControl, post, "m", ""},
+           {"/v2/models/stats", RestRoute::kAllModelStatistics, get, "", ""},
+           {"/v2/models/m", RestRoute::kModelMetadata, get, "m", ""},
+           {"/v2/models/m/versions/3", RestRoute::kModelMetadata, get, "m", "3"},
+           {"/v2/models/m/versions/3/infer", RestRoute::kModelInfer, post, "m", "3"},
+           {"/v2/models/m/ready", RestRoute::kModelReady, get, "m", ""},
+           {"/v2/models/m/config", RestRoute::kModelConfig, get, "m", ""},
+           {"/v2/models/m/versions/2/stats", RestRoute::kModelStatistics, get, "m", "2"},
+           {"/v2/models/m/versions", RestRoute::kNotFound, http::verb::unknown, "", ""},
+           {"/v2/models/m/explain", RestRoute::kNotFound, http::verb::unknown, "", ""},
+           {"/v2/models/m/ready/x", RestRoute::kNotFound, http::verb::unknown, "", ""},
+           {"/v3", RestRoute::kNotFound, http::verb::unknown, "", ""},
+           {"", RestRoute::kNotFound, http::verb::unknown, "", ""},
+       }) {
+    const RestRouteMatch match = ClassifyRestRoute(c.target);
+    EXPECT_EQ(match.route, c.route) << c.target;
+    EXPECT_EQ(match.method, c.method) << c.target;
+    EXPECT_EQ(match.model, c.model) << c.target;
+    EXPECT_EQ(match.version, c.version) << c.target;
+  }
+  EXPECT_TRUE(ClassifyRestRoute("/v2/repository/models/m/load").load);
+  EXPECT_FALSE(ClassifyRestRoute("/v2/repository/models/m/unload").load);
+}
+
 TEST_F(RestRouterTest, HealthAndServerMetadata) {
   EXPECT_EQ(Call(kGet, "/v2/health/live").body(), R"({"live":true})");
   HttpResponse not_ready = Call(kGet, "/v2/health/ready");
