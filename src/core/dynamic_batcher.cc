@@ -40,8 +40,24 @@ Tensor Concatenate(const std::vector<std::unique_ptr<PendingRequest>>& batch, si
 
 }  // namespace
 
+const SchedulerClock& SteadySchedulerClock() {
+  class Steady final : public SchedulerClock {
+   public:
+    Clock::time_point Now() const override { return Clock::now(); }
+    void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                   Clock::time_point deadline) const override {
+      cv.wait_until(lock, deadline);
+    }
+  };
+  static const Steady steady;
+  return steady;
+}
+
 DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ThreadInit thread_init)
-    : options_(std::move(options)), executor_(std::move(executor)), thread_init_(std::move(thread_init)) {}
+    : options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : SteadySchedulerClock()),
+      executor_(std::move(executor)),
+      thread_init_(std::move(thread_init)) {}
 
 DynamicBatcher::~DynamicBatcher() { Shutdown(); }
 
@@ -66,7 +82,7 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
     if (queue_.size() >= options_.max_queue_size) {
       return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
     }
-    request->enqueued = Clock::now();
+    request->enqueued = clock_.Now();
     // When nothing is executing, or when an instance is free and the model
     // never waits for company (max_queue_delay 0: an instance thread would
     // start this request alone at once anyway). Otherwise requests take the
@@ -119,13 +135,7 @@ void DynamicBatcher::Shutdown() {
   }
   work_cv_.notify_all();
   for (auto& thread : threads_) {
-    // The last handle on a version may go on one of its own instance threads
-    // (a completion that held it): that thread cannot join itself.
-    if (thread.get_id() == std::this_thread::get_id()) {
-      thread.detach();
-    } else if (thread.joinable()) {
-      thread.join();
-    }
+    if (thread.joinable()) thread.join();
   }
   threads_.clear();
 }
@@ -174,7 +184,7 @@ void DynamicBatcher::InstanceLoop(size_t index) {
 
     // Complete requests that can no longer be useful without executing them.
     std::vector<std::pair<std::unique_ptr<PendingRequest>, Status>> dropped;
-    const auto now = Clock::now();
+    const auto now = clock_.Now();
     for (auto it = queue_.begin(); it != queue_.end();) {
       PendingRequest& r = **it;
       if (r.deadline <= now) {
@@ -200,8 +210,8 @@ void DynamicBatcher::InstanceLoop(size_t index) {
                           rows < TargetRows() && count == queue_.size();
     if (may_wait) {
       const auto until = queue_.front()->enqueued + options_.max_queue_delay;
-      if (Clock::now() < until) {
-        work_cv_.wait_until(lock, until);
+      if (clock_.Now() < until) {
+        clock_.WaitUntil(work_cv_, lock, until);
         continue;  // re-evaluate with whatever arrived
       }
     }
@@ -224,7 +234,7 @@ void DynamicBatcher::InstanceLoop(size_t index) {
 
 std::vector<DynamicBatcher::Completion> DynamicBatcher::ExecuteBatch(
     std::vector<std::unique_ptr<PendingRequest>> batch) {
-  const auto start = Clock::now();
+  const auto start = clock_.Now();
   int64_t rows = 0;
   for (const auto& request : batch) rows += request->rows;
 
@@ -234,13 +244,13 @@ std::vector<DynamicBatcher::Completion> DynamicBatcher::ExecuteBatch(
   } else {
     for (size_t i = 0; i < batch.front()->inputs.size(); ++i) inputs.push_back(Concatenate(batch, i, rows));
   }
-  const auto execute = Clock::now();
+  const auto execute = clock_.Now();
   std::vector<Tensor> outputs;
   Status status = executor_(inputs, &outputs);
   inputs.clear();
   BatchTiming timing;
   timing.compute_input = execute - start;
-  timing.compute = Clock::now() - execute;
+  timing.compute = clock_.Now() - execute;
   const int64_t compute_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timing.compute).count();
   const int64_t mean = mean_compute_ns_.load(std::memory_order_relaxed);
   mean_compute_ns_.store(mean + (compute_ns - mean) / 8, std::memory_order_relaxed);  // a lost update is harmless

@@ -36,12 +36,11 @@
 #include <thread>
 #include <vector>
 
+#include "core/scheduler.h"
 #include "core/status.h"
 #include "core/tensor.h"
 
 namespace protoserve {
-
-using Clock = std::chrono::steady_clock;
 
 struct BatchTiming {
   Clock::duration queue{};          // enqueue -> batch start
@@ -75,26 +74,28 @@ struct BatcherOptions {
   // than this: a long one would hold the caller's thread (a gRPC callback
   // thread or an HTTP I/O thread) and delay every other call it serves.
   Clock::duration inline_max_compute = std::chrono::milliseconds(1);
+  // Time for queue delays, deadlines and execution times; null: steady_clock.
+  const SchedulerClock* clock = nullptr;
 };
 
-class DynamicBatcher {
+class DynamicBatcher final : public Scheduler {
  public:
   using Executor = std::function<Status(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs)>;
   // Runs once on each instance thread before it takes work; a failure fails Start().
   using ThreadInit = std::function<Status()>;
 
   DynamicBatcher(BatcherOptions options, Executor executor, ThreadInit thread_init = nullptr);
-  ~DynamicBatcher();  // Calls Shutdown().
+  ~DynamicBatcher() override;  // Calls Shutdown().
 
   // Starts the instance threads and waits until each ran `thread_init`.
-  Status Start();
+  Status Start() override;
   // Takes ownership on success. Fails with RESOURCE_EXHAUSTED when the queue
   // is full and UNAVAILABLE after Shutdown() began.
-  Status Enqueue(std::unique_ptr<PendingRequest> request);
+  Status Enqueue(std::unique_ptr<PendingRequest> request) override;
   // Stops accepting, executes everything already queued, joins the threads.
-  void Shutdown();
+  void Shutdown() override;
 
-  size_t queue_depth() const;
+  size_t queue_depth() const override;
   const BatcherOptions& options() const { return options_; }
 
  private:
@@ -117,6 +118,7 @@ class DynamicBatcher {
   static void RunCompletions(std::vector<Completion> completions);
 
   const BatcherOptions options_;
+  const SchedulerClock& clock_;
   const Executor executor_;
   const ThreadInit thread_init_;
 

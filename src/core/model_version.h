@@ -95,7 +95,7 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   std::vector<WarmupSample> warmup_;              // run by each instance before READY
   std::unique_ptr<LoadedModel> model_;
   std::unique_ptr<ModelMetrics> metrics_;  // null when the server keeps no metrics
-  std::unique_ptr<DynamicBatcher> batcher_;
+  std::unique_ptr<Scheduler> batcher_;  // a DynamicBatcher
   InferStats stats_;
 };
 

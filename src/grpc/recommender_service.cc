@@ -22,6 +22,17 @@ RequestContext CallContext(grpc::CallbackServerContext* context) {
   return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
 }
 
+// The seed's response has no id field: a client that sends x-request-id
+// metadata gets it back as trailing metadata (nothing is added otherwise,
+// keeping the hot path free of per-call metadata).
+void EchoRequestId(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto id = metadata.find("x-request-id");
+  if (id == metadata.end()) return;
+  const std::string value(id->second.data(), id->second.size());
+  if (IsValidRequestId(value)) context->AddTrailingMetadata("x-request-id", value);
+}
+
 void FillResponse(Recommendation result, RecommendationResponse* response) {
   response->mutable_item_ids()->Reserve(result.item_ids.size());
   for (auto& id : result.item_ids) response->add_item_ids(std::move(id));
@@ -69,6 +80,7 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                                                                  const RecommendationRequest* request,
                                                                  RecommendationResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  EchoRequestId(context);
   server_->Recommend(CallContext(context), ToQuery(*request),
                      [reactor, response](Status status, Recommendation result, RequestScope scope) {
                        if (status.ok()) FillResponse(std::move(result), response);

@@ -9,6 +9,7 @@
 
 #include "core/classification.h"
 #include "core/model_config.h"
+#include "http/grpc_timeout.h"
 #include "http/http_response.h"
 #include "kserve/kserve_codec.h"
 #include "kserve/kserve_metadata.h"
@@ -39,31 +40,6 @@ std::string Lower(std::string_view s) {
 
 bool IsGrpcWebPath(std::string_view path) {
   return path == kRecommend || path == "/Recommender/StreamRecommendations" || StartsWith(path, kInferencePrefix);
-}
-
-// grpc-timeout: up to 8 digits and a unit (H M S m u n). The sum with now
-// saturates (gRPC clamps too): 99999999H is "no practical deadline", not an
-// int64 overflow.
-std::optional<Clock::time_point> ParseGrpcTimeout(std::string_view text) {
-  if (text.size() < 2 || text.size() > 9) return std::nullopt;
-  int64_t value = 0;
-  const char* end = text.data() + text.size() - 1;
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  int64_t unit_ns = 0;
-  switch (text.back()) {
-    case 'H': unit_ns = int64_t{3'600'000'000'000}; break;
-    case 'M': unit_ns = int64_t{60'000'000'000}; break;
-    case 'S': unit_ns = int64_t{1'000'000'000}; break;
-    case 'm': unit_ns = int64_t{1'000'000}; break;
-    case 'u': unit_ns = int64_t{1'000}; break;
-    case 'n': unit_ns = 1; break;
-    default: return std::nullopt;
-  }
-  // A year at most: beyond that the deadline cannot matter, and the products stay in range.
-  constexpr int64_t kMaxNs = int64_t{365} * 24 * 3'600'000'000'000;
-  const int64_t ns = value > kMaxNs / unit_ns ? kMaxNs : value * unit_ns;
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns));
 }
 
 const char* ContentTypeFor(const std::string& name) {
@@ -321,9 +297,9 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
   if (!message.ok()) return reply(message.status(), "");
   RequestContext context = HttpRequestContext(request, Api::kHttp);
   if (const std::string_view timeout = request["grpc-timeout"]; !timeout.empty()) {
-    auto parsed = ParseGrpcTimeout(timeout);
+    auto parsed = ParseGrpcTimeout(timeout);  // saturates: no overflow (grpc_timeout.h)
     if (!parsed) return reply(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"), "");
-    context.deadline = *parsed;
+    context.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*parsed);
   }
   Call(path, std::move(message).value(), std::move(context), reply);
 }

@@ -72,6 +72,9 @@ StatusOr<RestInferResponse> EncodeResult(const RestInferRequest& request, const 
 // shapes, parameters, output lists) fits in the overhead.
 constexpr uint64_t kJsonBytesPerElement = 32;
 constexpr uint64_t kJsonOverheadBytes = 64 * 1024;
+// Whitespace and long names are valid JSON too: bodies up to this size are
+// always parsed (their DOM stays in the tens of MiB).
+constexpr uint64_t kJsonMinBodyLimit = 4 << 20;
 
 HttpResponse InferResponse(StatusOr<RestInferResponse> encoded) {
   if (!encoded.ok()) return ErrorResponse(encoded.status());
@@ -212,7 +215,9 @@ void KServeRest::Infer(const std::string& model, const std::string& version, Htt
   auto decode = [&request, body, decoded](const ModelVersion& target) -> StatusOr<DecodedRequest> {
     // No valid request to this model is larger: refuse before parsing (a
     // JSON DOM costs ~16 bytes per value, 8x a body of zeros).
-    const uint64_t limit = kJsonBytesPerElement * static_cast<uint64_t>(target.max_request_elements()) + kJsonOverheadBytes;
+    const uint64_t limit = std::max<uint64_t>(
+        kJsonMinBodyLimit,
+        kJsonBytesPerElement * static_cast<uint64_t>(target.max_request_elements()) + kJsonOverheadBytes);
     if (body->size() > limit) {
       return InvalidArgument("the body has " + std::to_string(body->size()) + " bytes, more than any valid request to '" +
                              target.name() + "' (at most " + std::to_string(limit) + ")");

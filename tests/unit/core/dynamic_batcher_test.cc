@@ -1,3 +1,8 @@
+// DynamicBatcher on an injected clock: no test orders events by sleeping.
+// Executions are held by a gate (tests/support) while the test arranges the
+// queue, and queue delays, deadlines and execution times are the fake
+// clock's, which only the test advances. The same tests run under TSan
+// (make test-tsan) and under ctest -j 2 load without any timing bound.
 #include "core/dynamic_batcher.h"
 
 #include <gtest/gtest.h>
@@ -7,21 +12,32 @@
 #include <mutex>
 #include <thread>
 
+#include "support/fake_backend.h"
+#include "support/fake_clock.h"
+
 namespace protoserve {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakeClock;
+using testing::Gate;
 
-// Executor that echoes input 0 (FP32 [rows, 1]) times two and records batch sizes.
+// Executor that echoes input 0 (FP32 [rows, 1]) times two and records batch
+// sizes. A batch whose first value is `hold_value` passes `gate` first; every
+// execution advances `clock` by `compute` (its measured execution time).
 struct Recorder {
   std::mutex mu;
   std::vector<int64_t> batch_rows;
-  std::chrono::milliseconds delay{0};
   std::atomic<bool> fail{false};
+  Gate gate;
+  float hold_value = -1;
+  FakeClock* clock = nullptr;
+  Clock::duration compute{};
 
   DynamicBatcher::Executor executor() {
     return [this](const std::vector<Tensor>& in, std::vector<Tensor>* out) -> Status {
-      if (delay.count()) std::this_thread::sleep_for(delay);
+      if (in[0].data_as<float>()[0] == hold_value) gate.Pass();
+      if (clock) clock->Advance(compute);
       if (fail) return Internal("boom");
       {
         std::lock_guard lock(mu);
@@ -35,6 +51,12 @@ struct Recorder {
       return Status::Ok();
     };
   }
+  // Holds executions of batches starting with `value` until Release().
+  void Hold(float value) {
+    hold_value = value;
+    gate.Close();
+  }
+  void Release() { gate.Open(); }
 };
 
 struct Result {
@@ -59,25 +81,34 @@ std::unique_ptr<PendingRequest> Request(std::vector<float> values, std::promise<
   return r;
 }
 
-BatcherOptions Batching(int64_t max_batch, Clock::duration delay, int instances = 1) {
+BatcherOptions Batching(int64_t max_batch, Clock::duration delay, int instances = 1, const SchedulerClock* clock = nullptr) {
   BatcherOptions o;
   o.instance_count = instances;
   o.max_batch_size = max_batch;
   o.dynamic_batching = true;
   o.max_queue_delay = delay;
   o.inline_when_idle = false;  // queue-path behaviour; inline execution has its own tests
+  o.clock = clock;
   return o;
 }
 
+// The future is still pending after the other threads had a chance to run it
+// (a negative check: what must not happen, given 20 ms of real time).
+template <typename T>
+bool StillPending(std::future<T>& f) {
+  return f.wait_for(20ms) == std::future_status::timeout;
+}
+
 TEST(DynamicBatcherTest, LoneRequestRunsWithoutWaitingForCompany) {
+  FakeClock clock;
   Recorder rec;
-  DynamicBatcher batcher(Batching(8, 2s), rec.executor());
+  DynamicBatcher batcher(Batching(8, 2s, 1, &clock), rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::promise<Result> p;
-  const auto start = Clock::now();
+  const auto start = clock.Now();
   ASSERT_TRUE(batcher.Enqueue(Request({1.5f}, &p)).ok());
-  Result r = p.get_future().get();
-  EXPECT_LT(Clock::now() - start, 500ms);  // not the 2 s queue delay
+  Result r = p.get_future().get();  // answered though the clock never moved: no 2 s wait
+  EXPECT_EQ(clock.Now(), start);
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.values, std::vector<float>{3.0f});
 }
@@ -108,7 +139,7 @@ TEST(DynamicBatcherTest, InlineExecutionNeverExceedsInstanceCount) {
     int seen = peak.load();
     while (now > seen && !peak.compare_exchange_weak(seen, now)) {
     }
-    std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 200; ++i) std::this_thread::yield();  // widen the window for overlap
     --running;
     return rec.executor()(in, out);
   });
@@ -132,13 +163,14 @@ TEST(DynamicBatcherTest, InlineExecutionNeverExceedsInstanceCount) {
 // A model whose executions take long runs on instance threads: inline, it
 // would hold the caller's (gRPC or HTTP I/O) thread.
 TEST(DynamicBatcherTest, SlowModelIsNotRunInline) {
-  BatcherOptions options = Batching(8, 0s);
+  FakeClock clock;
+  BatcherOptions options = Batching(8, 0s, 1, &clock);
   options.inline_when_idle = true;
   options.inline_max_compute = 1ms;
   std::vector<std::thread::id> threads;  // one caller at a time: no lock needed
   DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
     threads.push_back(std::this_thread::get_id());
-    std::this_thread::sleep_for(20ms);  // the first execution alone moves the average past 1 ms
+    clock.Advance(20ms);  // the first execution alone moves the average past 1 ms
     out->push_back(in[0]);
     return Status::Ok();
   });
@@ -158,35 +190,30 @@ TEST(DynamicBatcherTest, SlowModelIsNotRunInline) {
 // max_queue_delay it queues instead (an instance thread may wait for company).
 TEST(DynamicBatcherTest, FreeSecondInstanceRunsInlineOnlyWithoutQueueDelay) {
   for (const auto delay : {Clock::duration::zero(), Clock::duration(std::chrono::milliseconds(1))}) {
-    BatcherOptions options = Batching(8, delay, 2);
+    FakeClock clock;
+    BatcherOptions options = Batching(8, delay, 2, &clock);
     options.inline_when_idle = true;
-    std::promise<void> first_started, release_first;
-    std::shared_future<void> released = release_first.get_future().share();
+    Recorder rec;
+    rec.Hold(1);
     std::mutex mu;
     std::vector<std::thread::id> threads;  // executing thread per call, in order
     DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
-      bool first;
       {
         std::lock_guard lock(mu);
-        first = threads.empty();
         threads.push_back(std::this_thread::get_id());
       }
-      if (first) {
-        first_started.set_value();
-        released.wait();
-      }
-      out->push_back(in[0]);
-      return Status::Ok();
+      return rec.executor()(in, out);
     });
     ASSERT_TRUE(batcher.Start().ok());
     std::promise<Result> p1, p2;
     std::thread holder([&] { ASSERT_TRUE(batcher.Enqueue(Request({1}, &p1)).ok()); });  // inline: nothing executing
-    first_started.get_future().wait();
+    ASSERT_TRUE(rec.gate.AwaitEntered(1));
     ASSERT_TRUE(batcher.Enqueue(Request({2}, &p2)).ok());
-    EXPECT_EQ(p2.get_future().get().values, std::vector<float>{2});  // not stuck behind the first
-    release_first.set_value();
+    clock.Advance(delay);  // with a delay, the instance thread waits for company until then
+    EXPECT_EQ(p2.get_future().get().values, std::vector<float>{4});  // not stuck behind the first
+    rec.Release();
     holder.join();
-    EXPECT_EQ(p1.get_future().get().values, std::vector<float>{1});
+    EXPECT_EQ(p1.get_future().get().values, std::vector<float>{2});
     ASSERT_EQ(threads.size(), 2u);
     if (delay == Clock::duration::zero()) {
       EXPECT_EQ(threads[1], std::this_thread::get_id()) << "delay 0: ran inline on the caller";
@@ -198,16 +225,17 @@ TEST(DynamicBatcherTest, FreeSecondInstanceRunsInlineOnlyWithoutQueueDelay) {
 
 TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {
   Recorder rec;
-  rec.delay = 100ms;  // the first batch keeps the instance busy while others queue
+  rec.Hold(0);  // the first batch keeps the instance busy while others queue
   DynamicBatcher batcher(Batching(8, 0s), rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::vector<std::promise<Result>> promises(5);
   ASSERT_TRUE(batcher.Enqueue(Request({0}, &promises[0])).ok());
-  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
   ASSERT_TRUE(batcher.Enqueue(Request({1, 2}, &promises[1])).ok());
   ASSERT_TRUE(batcher.Enqueue(Request({3}, &promises[2])).ok());
   ASSERT_TRUE(batcher.Enqueue(Request({4, 5, 6}, &promises[3])).ok());
   ASSERT_TRUE(batcher.Enqueue(Request({7, 8, 9}, &promises[4])).ok());  // would make 9 > 8 rows
+  rec.Release();
   std::vector<Result> results;
   for (auto& p : promises) results.push_back(p.get_future().get());
   EXPECT_EQ(results[1].values, (std::vector<float>{2, 4}));
@@ -220,75 +248,84 @@ TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {
 }
 
 TEST(DynamicBatcherTest, WaitsUpToDelayWhileOtherInstancesAreBusy) {
+  FakeClock clock;
   Recorder rec;
-  rec.delay = 300ms;
-  DynamicBatcher batcher(Batching(4, 100ms, 2), rec.executor());
+  rec.Hold(1);
+  DynamicBatcher batcher(Batching(4, 100ms, 2, &clock), rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::promise<Result> busy, a, b;
   ASSERT_TRUE(batcher.Enqueue(Request({1}, &busy)).ok());  // occupies one instance
-  std::this_thread::sleep_for(50ms);
-  const auto start = Clock::now();
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
   ASSERT_TRUE(batcher.Enqueue(Request({2}, &a)).ok());
-  std::this_thread::sleep_for(20ms);
+  auto fa = a.get_future();
+  EXPECT_TRUE(StillPending(fa));  // the free instance waits for company
   ASSERT_TRUE(batcher.Enqueue(Request({3}, &b)).ok());
-  Result ra = a.get_future().get();
+  clock.Advance(99ms);
+  EXPECT_TRUE(StillPending(fa));  // still below target and within the delay
+  clock.Advance(1ms);             // the delay is over: a and b run together
+  Result ra = fa.get();
   Result rb = b.get_future().get();
   EXPECT_EQ(ra.batch_rows, 2);  // a waited for b
   EXPECT_EQ(rb.values, std::vector<float>{6});
-  // Bounded by the queue delay (100 ms) plus execution (300 ms), with slack.
-  EXPECT_LT(Clock::now() - start, 1000ms);
+  rec.Release();
   busy.get_future().get();
 }
 
 TEST(DynamicBatcherTest, PreferredSizeStopsTheWait) {
+  FakeClock clock;
   Recorder rec;
-  rec.delay = 200ms;
-  BatcherOptions options = Batching(8, 5s, 2);
+  rec.Hold(1);
+  BatcherOptions options = Batching(8, 5s, 2, &clock);
   options.preferred_batch_sizes = {2};
   DynamicBatcher batcher(options, rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::promise<Result> busy, a, b;
   ASSERT_TRUE(batcher.Enqueue(Request({1}, &busy)).ok());
-  std::this_thread::sleep_for(50ms);
-  const auto start = Clock::now();
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
+  const auto start = clock.Now();
   ASSERT_TRUE(batcher.Enqueue(Request({2}, &a)).ok());
   ASSERT_TRUE(batcher.Enqueue(Request({3}, &b)).ok());
   EXPECT_EQ(a.get_future().get().batch_rows, 2);
-  EXPECT_LT(Clock::now() - start, 2s);  // far below the 5 s delay
+  EXPECT_EQ(clock.Now(), start);  // no part of the 5 s delay was needed
+  rec.Release();
   busy.get_future().get();
   b.get_future().get();
 }
 
 TEST(DynamicBatcherTest, FullQueueIsRefusedAtOnce) {
   Recorder rec;
-  rec.delay = 200ms;
+  rec.Hold(1);
   BatcherOptions options = Batching(1, 0s);
   options.max_queue_size = 2;
   DynamicBatcher batcher(options, rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::vector<std::promise<Result>> p(3);
   ASSERT_TRUE(batcher.Enqueue(Request({1}, &p[0])).ok());
-  std::this_thread::sleep_for(50ms);  // first one executing, queue empty
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));  // first one executing, queue empty
   ASSERT_TRUE(batcher.Enqueue(Request({2}, &p[1])).ok());
   ASSERT_TRUE(batcher.Enqueue(Request({3}, &p[2])).ok());
   std::promise<Result> extra;
   Status s = batcher.Enqueue(Request({4}, &extra));
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  rec.Release();
   for (auto& x : p) EXPECT_TRUE(x.get_future().get().status.ok());
 }
 
 TEST(DynamicBatcherTest, ExpiredRequestsAreDroppedBeforeExecution) {
+  FakeClock clock;
   Recorder rec;
-  rec.delay = 150ms;
-  DynamicBatcher batcher(Batching(4, 0s), rec.executor());
+  rec.Hold(1);
+  DynamicBatcher batcher(Batching(4, 0s, 1, &clock), rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::promise<Result> first, expired, cancelled_p;
   ASSERT_TRUE(batcher.Enqueue(Request({1}, &first)).ok());
-  std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(batcher.Enqueue(Request({2}, &expired, Clock::now() + 30ms)).ok());
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &expired, clock.Now() + 30ms)).ok());
   auto cancelled = Request({3}, &cancelled_p);
   cancelled->is_cancelled = [] { return true; };
   ASSERT_TRUE(batcher.Enqueue(std::move(cancelled)).ok());
+  clock.Advance(30ms);  // the deadline passes while it is queued
+  rec.Release();
   EXPECT_EQ(expired.get_future().get().status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(cancelled_p.get_future().get().status.code(), StatusCode::kCancelled);
   EXPECT_TRUE(first.get_future().get().status.ok());
@@ -307,12 +344,15 @@ TEST(DynamicBatcherTest, ExecutorErrorReachesEveryRequestOfTheBatch) {
 
 TEST(DynamicBatcherTest, ShutdownDrainsQueueAndRefusesNewWork) {
   Recorder rec;
-  rec.delay = 20ms;
+  rec.Hold(1);
   DynamicBatcher batcher(Batching(1, 0s), rec.executor());
   ASSERT_TRUE(batcher.Start().ok());
   std::vector<std::promise<Result>> p(5);
   for (auto& x : p) ASSERT_TRUE(batcher.Enqueue(Request({1}, &x)).ok());
-  batcher.Shutdown();
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));  // one executing, four queued
+  std::thread stopper([&] { batcher.Shutdown(); });
+  rec.Release();
+  stopper.join();
   for (auto& x : p) EXPECT_TRUE(x.get_future().get().status.ok());
   std::promise<Result> late;
   EXPECT_EQ(batcher.Enqueue(Request({1}, &late)).code(), StatusCode::kUnavailable);
@@ -322,6 +362,31 @@ TEST(DynamicBatcherTest, FailedThreadInitFailsStart) {
   Recorder rec;
   DynamicBatcher batcher(Batching(1, 0s, 3), rec.executor(), [] { return Internal("warm-up failed"); });
   EXPECT_EQ(batcher.Start().code(), StatusCode::kInternal);
+}
+
+// The completion is the last thing the inline path does: the object that
+// owns the batcher may be destroyed by it (issue 19, finding 1). Instance
+// threads need no such care: Shutdown() joins them before anything is freed.
+TEST(DynamicBatcherTest, LastCompletionOnTheInlinePathMayDestroyTheBatcher) {
+  Recorder rec;
+  BatcherOptions options = Batching(1, 0s);
+  options.inline_when_idle = true;
+  auto batcher = std::make_shared<DynamicBatcher>(options, rec.executor());
+  ASSERT_TRUE(batcher->Start().ok());
+  std::promise<Result> p;
+  std::weak_ptr<DynamicBatcher> watch = batcher;
+  auto request = Request({1}, &p);
+  // The request holds the last reference; its completion drops it.
+  request->done = [done = std::move(request->done), owner = batcher](Status s, std::vector<Tensor> out,
+                                                                      const BatchTiming& t) mutable {
+    done(s, std::move(out), t);
+    owner.reset();
+  };
+  DynamicBatcher* raw = batcher.get();
+  batcher.reset();
+  ASSERT_TRUE(raw->Enqueue(std::move(request)).ok());  // ran inline, then freed by its completion
+  EXPECT_TRUE(watch.expired());
+  EXPECT_TRUE(p.get_future().get().status.ok());
 }
 
 TEST(DynamicBatcherTest, ConcurrentProducersAllComplete) {

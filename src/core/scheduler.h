@@ -1,0 +1,48 @@
+// Scheduler: what a model version queues requests on, and the clock it uses.
+//
+// DynamicBatcher is the implementation; the interface is the seam for
+// others (a sequence batcher, an ensemble step) and for tests. The clock is
+// injected (BatcherOptions::clock) so the scheduler's tests advance time
+// instead of sleeping: queue delays, deadlines and measured execution times
+// all read it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "core/status.h"
+
+namespace protoserve {
+
+using Clock = std::chrono::steady_clock;
+
+class SchedulerClock {
+ public:
+  virtual ~SchedulerClock() = default;
+  virtual Clock::time_point Now() const = 0;
+  // Blocks on `cv` (whose mutex `lock` holds) until notified or until
+  // `deadline` on this clock. May return early: callers re-check.
+  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                         Clock::time_point deadline) const = 0;
+};
+
+// std::chrono::steady_clock.
+const SchedulerClock& SteadySchedulerClock();
+
+struct PendingRequest;
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  // Starts the execution threads (warm-up included); fails if one fails.
+  virtual Status Start() = 0;
+  // Takes ownership on success; RESOURCE_EXHAUSTED when full, UNAVAILABLE when stopped.
+  virtual Status Enqueue(std::unique_ptr<PendingRequest> request) = 0;
+  // Stops accepting, finishes what is queued, joins the threads.
+  virtual void Shutdown() = 0;
+  virtual size_t queue_depth() const = 0;
+};
+
+}  // namespace protoserve
