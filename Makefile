@@ -9,6 +9,9 @@ DATA       := $(BUILD)/data
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 JOBS       ?= $(shell nproc)
 SERVE_ARGS ?=
+# ccache keys on paths relative to the checkout, so the extra build trees of
+# `make test` (build-nobackends) reuse the objects of $(BUILD).
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all setup configure build models serve test unit e2e bench clean
 
@@ -45,6 +48,7 @@ test: build models
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
+	$(MAKE) --no-print-directory test-backends-off
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
@@ -86,7 +90,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_init_order=1:log_path=$(SAN_REPORT
 # generator (protoserve-cli bench), not the server, for 40 s.
 ASAN_EXCLUDE ?= e2e_test_bench
 
-.PHONY: fuzz test-fuzz test-asan test-tsan san-configure
+.PHONY: fuzz test-fuzz test-asan test-tsan san-configure test-backends-off
 
 san-configure: setup
 	cmake -S . -B $(SAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -109,6 +113,20 @@ test-asan: san-configure models
 	@if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
 	  echo "test-asan: sanitizer reports in $(SAN_REPORTS):"; cat $(SAN_REPORTS)/*; exit 1; fi
 	@echo "test-asan: no sanitizer report"
+
+# The server with both backends switched off: it builds, its unit tests pass,
+# and it starts on the demo repository explaining each model it cannot load.
+# ccache shares the objects of $(BUILD) (CCACHE_BASEDIR above), so only
+# main.cc and the links are new work.
+NOBACKENDS_BUILD ?= build-nobackends
+test-backends-off: models
+	cmake -S . -B $(NOBACKENDS_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPROTOSERVE_WITH_TORCH=OFF -DPROTOSERVE_WITH_XGBOOST=OFF
+	cmake --build $(NOBACKENDS_BUILD) -j $(JOBS) --target protoserve core_tests unit_tests
+	$(NOBACKENDS_BUILD)/tests/unit/core_tests --gtest_brief=1
+	$(NOBACKENDS_BUILD)/tests/unit/unit_tests --gtest_brief=1
+	cd tests/backends_off && PROTOSERVE_BUILD=$(abspath $(NOBACKENDS_BUILD)) \
+	  PROTOSERVE_MODEL_REPOSITORY=$(abspath $(REPO)) $(PY) -m unittest -v test_no_backends
 
 # Only tests that touch no protobuf message: protobuf's headers change the
 # layout of map fields under TSan (map_field.h), which no longer matches

@@ -12,8 +12,12 @@
 #include <memory>
 #include <thread>
 
+#if PROTOSERVE_WITH_TORCH
 #include "backends/torch/torch_backend.h"
+#endif
+#if PROTOSERVE_WITH_XGBOOST
 #include "backends/xgboost/xgboost_backend.h"
+#endif
 #include "core/auth_tokens.h"
 #include "core/inference_server.h"
 #include "core/model_repository.h"
@@ -213,11 +217,17 @@ int main(int argc, char** argv) {
 
   using namespace protoserve;
   BackendRegistry backends;
+  // A backend switched off at build time (PROTOSERVE_WITH_*=OFF) is simply
+  // not registered: its models fail to load with "no backend for ...".
+#if PROTOSERVE_WITH_TORCH
   auto torch = MakeTorchBackend();
   backends.Register("pytorch_libtorch", torch);
   backends.Register("pytorch", torch);
+#endif
+#if PROTOSERVE_WITH_XGBOOST
   auto xgboost = MakeXgboostBackend();
   backends.Register("xgboost", xgboost);
+#endif
 
   Metrics metrics;
   ModelRepository repository(flags.model_repository, &backends, &metrics);

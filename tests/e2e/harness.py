@@ -6,6 +6,7 @@ demo model repository and talks to it over loopback with real clients.
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -115,3 +116,26 @@ def wait_until(predicate, timeout=30, interval=0.05):
             return True
         time.sleep(interval)
     return False
+
+
+# gRPC-Web framing (PROTOCOL-WEB.md): a flag byte, a 4-byte big-endian length, the payload.
+def frame(message_bytes, flags=0):
+    return struct.pack(">BI", flags, len(message_bytes)) + message_bytes
+
+
+def unframe(body):
+    """Returns (messages, trailers dict)."""
+    messages, trailers, at = [], {}, 0
+    while at < len(body):
+        flags, n = struct.unpack(">BI", body[at:at + 5])
+        payload = body[at + 5:at + 5 + n]
+        assert len(payload) == n, "truncated frame"
+        at += 5 + n
+        if flags & 0x80:
+            for line in payload.decode().split("\r\n"):
+                if line:
+                    k, v = line.split(":", 1)
+                    trailers[k.strip().lower()] = v.strip()
+        else:
+            messages.append(payload)
+    return messages, trailers

@@ -7,7 +7,6 @@ import base64
 import http.client
 import json
 import os
-import struct
 import sys
 import unittest
 import urllib.parse
@@ -16,7 +15,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, Server, stubs  # noqa: E402
+from harness import DATA, Server, frame, stubs, unframe  # noqa: E402
 
 stubs()
 import inference_pb2 as ipb  # noqa: E402
@@ -31,28 +30,6 @@ with open(os.path.join(DATA, "fashion_mnist_samples.json")) as f:
 
 BINARY = "application/grpc-web+proto"
 TEXT = "application/grpc-web-text"
-
-
-def frame(message_bytes, flags=0):
-    return struct.pack(">BI", flags, len(message_bytes)) + message_bytes
-
-
-def unframe(body):
-    """Returns (messages, trailers dict)."""
-    messages, trailers, at = [], {}, 0
-    while at < len(body):
-        flags, n = struct.unpack(">BI", body[at:at + 5])
-        payload = body[at + 5:at + 5 + n]
-        assert len(payload) == n, "truncated frame"
-        at += 5 + n
-        if flags & 0x80:
-            for line in payload.decode().split("\r\n"):
-                if line:
-                    k, v = line.split(":", 1)
-                    trailers[k.strip().lower()] = v.strip()
-        else:
-            messages.append(payload)
-    return messages, trailers
 
 
 class GrpcWebE2E(unittest.TestCase):

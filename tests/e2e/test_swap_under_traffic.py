@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, REPO, Server, stubs, wait_until  # noqa: E402
+from harness import DATA, REPO, Server, frame, stubs, wait_until  # noqa: E402
 
 stubs()
 import inference_pb2 as ipb  # noqa: E402
@@ -36,10 +35,6 @@ import recommender_pb2_grpc  # noqa: E402
 with open(os.path.join(DATA, "recommender_samples.json")) as f:
     SAMPLE = json.load(f)[0]
 SECONDS = 10
-
-
-def grpc_web_frame(message):
-    return b"\x00" + struct.pack(">I", len(message)) + message
 
 
 class SwapUnderTrafficE2E(unittest.TestCase):
@@ -83,7 +78,7 @@ class SwapUnderTrafficE2E(unittest.TestCase):
                         {"name": "user_hash", "datatype": "INT64", "shape": [1, 1], "data": [7]},
                         {"name": "features", "datatype": "FP32", "shape": [1, len(SAMPLE["features"])],
                          "data": SAMPLE["features"]}]})
-                    web = grpc_web_frame(request.SerializeToString())
+                    web = frame(request.SerializeToString())
                     connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
                     while not stop.is_set():
                         for api, path, body, content_type in (
