@@ -296,6 +296,7 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
   auto message = ParseUnaryGrpcWebBody(body);
   if (!message.ok()) return reply(message.status(), "");
   RequestContext context = HttpRequestContext(request, Api::kHttp);
+  context.is_cancelled = responder.CancellationProbe();
   if (const std::string_view timeout = request["grpc-timeout"]; !timeout.empty()) {
     auto parsed = ParseGrpcTimeout(timeout);  // saturates: no overflow (grpc_timeout.h)
     if (!parsed) return reply(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"), "");

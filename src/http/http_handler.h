@@ -14,7 +14,9 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -29,14 +31,25 @@ class Responder {
  public:
   // `peer_address` is the client's IP address ("127.0.0.1", "::1"), for
   // access decisions (HttpAuthHandler); empty when unknown.
+  // `client_gone`, when given, turns true if the client closes its connection
+  // before the answer is written (the transport watches the socket).
   Responder(boost::asio::any_io_executor executor, std::function<void(HttpResponse)> send,
-            std::string peer_address = {})
-      : executor_(std::move(executor)), send_(std::move(send)), peer_address_(std::move(peer_address)) {}
+            std::string peer_address = {}, std::shared_ptr<const std::atomic<bool>> client_gone = nullptr)
+      : executor_(std::move(executor)),
+        send_(std::move(send)),
+        peer_address_(std::move(peer_address)),
+        client_gone_(std::move(client_gone)) {}
 
   // Sends the response; call exactly once, from any thread. The write itself
   // happens on the connection's executor.
   void Send(HttpResponse response) const { send_(std::move(response)); }
   const std::string& peer_address() const { return peer_address_; }
+  // A probe for the core's RequestContext::is_cancelled: true once the
+  // client hung up (its queued request is then dropped). Null when unknown.
+  std::function<bool()> CancellationProbe() const {
+    if (!client_gone_) return {};
+    return [gone = client_gone_] { return gone->load(std::memory_order_relaxed); };
+  }
 
   // Runs `work` on the connection's executor (an I/O thread), e.g. to encode
   // a response there instead of on the model instance thread that finished it.
@@ -49,6 +62,7 @@ class Responder {
   boost::asio::any_io_executor executor_;
   std::function<void(HttpResponse)> send_;
   std::string peer_address_;
+  std::shared_ptr<const std::atomic<bool>> client_gone_;
 };
 
 // The request id header, in and out (as REST gateways and proxies use it).

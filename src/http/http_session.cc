@@ -1,6 +1,9 @@
 #include "http/http_session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "http/http_response.h"
 
@@ -222,18 +225,34 @@ void HttpSession::Dispatch() {
   auto executor = stream_.get_executor();
   beast::error_code peer_ec;
   const auto peer = stream_.socket().remote_endpoint(peer_ec);
+  client_gone_ = std::make_shared<std::atomic<bool>>(false);
   Responder responder(
       executor,
       [self = shared_from_this(), executor](HttpResponse response) {
         net::post(executor, [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
       },
-      peer_ec ? std::string() : peer.address().to_string());
+      peer_ec ? std::string() : peer.address().to_string(), client_gone_);
+  WatchForDisconnect();
   try {
     server_->handler->Handle(std::move(request), std::move(responder));
   } catch (const std::exception& e) {
     spdlog::error("HTTP {} {}: handler failed: {}", method_, target_, e.what());
     Write(ErrorResponse(500, "internal error"));
   }
+}
+
+void HttpSession::WatchForDisconnect() {
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), seq = request_seq_](
+                                                          beast::error_code ec) {
+    if (ec || seq != self->request_seq_ || self->phase_ != Phase::kHandling) return;
+    // Readable: the next pipelined request (left for the parser), or the
+    // client's close (recv returns 0) or reset.
+    char byte;
+    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      self->client_gone_->store(true, std::memory_order_relaxed);
+    }
+  });
 }
 
 void HttpSession::Reject(unsigned status, const std::string& message) {
@@ -251,6 +270,8 @@ void HttpSession::Write(HttpResponse response) {
     return;
   }
   phase_ = Phase::kWriting;
+  beast::error_code cancel_ec;
+  stream_.socket().cancel(cancel_ec);  // the disconnect watch (no other I/O is pending while handling)
   response.version(version_);
   response.keep_alive(keep_alive_ && !server_->stopping);
   response.set(http::field::server, "protoserve");

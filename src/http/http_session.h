@@ -103,6 +103,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnBodyDeadline();
   void RejectSlowBody();  // 408
   void Dispatch();
+  // While the handler works nothing is read: watches the socket for the
+  // client's close (marks client_gone_), leaving pipelined bytes unread.
+  void WatchForDisconnect();
   void Write(HttpResponse response);
   void OnWritten(boost::beast::error_code ec);
   // Answers a request that will not be handed to the handler, then closes.
@@ -142,6 +145,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool keep_alive_ = false;
   bool body_unread_ = false;  // refused before its input was read
   bool body_timed_out_ = false;  // the body deadline passed while reading it
+  std::shared_ptr<std::atomic<bool>> client_gone_;  // of the request being handled
   uint64_t request_seq_ = 0;  // tells a stale body-deadline completion apart
   unsigned version_ = 11;
   std::string method_;

@@ -209,6 +209,7 @@ void KServeRest::RepositoryModelControl(const std::string& model, bool load, con
 void KServeRest::Infer(const std::string& model, const std::string& version, HttpRequest request,
                        Responder responder) const {
   RequestContext context = HttpRequestContext(request, Api::kHttp);
+  context.is_cancelled = responder.CancellationProbe();  // a client that hung up: dropped while queued
   // The body moves into shared ownership: binary inputs are views into it.
   auto body = std::make_shared<const std::string>(std::move(request.body()));
   auto decoded = std::make_shared<RestInferRequest>();

@@ -111,6 +111,7 @@ void RecommendRest::Recommend(const HttpRequest& request, Responder responder) c
   auto parsed = ParseRecommendationJson(request.body());
   if (!parsed.ok()) return responder.Send(ErrorResponse(parsed.status()));
   RequestContext context = HttpRequestContext(request, Api::kHttp);
+  context.is_cancelled = responder.CancellationProbe();  // a client that hung up: dropped while queued
   server_->Prepare(&context);
   // Recommend copies what it needs from the query before returning.
   server_->Recommend(context, parsed->query(),
