@@ -34,6 +34,12 @@ class HoldingHandler : public HttpHandler {
     EXPECT_TRUE(cv_.wait_for(lock, 10s, [&] { return held_.has_value(); }));
     return *held_;
   }
+  // Drops the held responder: it keeps its connection and the server's
+  // executor alive, so it must go before the server does.
+  void Drop() {
+    std::lock_guard lock(mu_);
+    held_.reset();
+  }
 
  private:
   std::mutex mu_;
@@ -75,7 +81,11 @@ class HttpDisconnectTest : public ::testing::Test {
     server_ = std::make_unique<HttpServer>(options, &handler_);
     ASSERT_TRUE(server_->Start().ok());
   }
-  void TearDown() override { server_->Shutdown(1s); }
+  void TearDown() override {
+    handler_.Drop();
+    server_->Shutdown(1s);
+    server_.reset();
+  }
 
   HoldingHandler handler_;
   std::unique_ptr<HttpServer> server_;
@@ -93,7 +103,7 @@ TEST_F(HttpDisconnectTest, AClientThatHangsUpIsNoticedWhileItsRequestIsHandled) 
   while (!gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   EXPECT_TRUE(gone());
   held.Send(MakeResponse(200, "late", "text/plain"));  // dropped, harmlessly
-}
+}  // `held` goes before TearDown's Drop: no responder outlives the server
 
 TEST_F(HttpDisconnectTest, PipelinedRequestsAreNotMistakenForAHangUp) {
   const int fd = Connect(server_->port());
