@@ -2,7 +2,6 @@
 
 #include <random>
 
-#include "core/input_validation.h"
 #include "core/classification.h"
 #include "core/shadow.h"
 

@@ -60,17 +60,11 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
                                   inference::ModelInferResponse* response, std::function<void(Status)> done) {
   RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
   auto decoded = std::make_shared<DecodedInferRequest>();
-  auto decode = [&request, decoded](const ModelVersion&) -> StatusOr<DecodedRequest> {
-    ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(request));
-    // Inputs are views into the gRPC message, which dies with this call.
-    DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
-    out.inputs_are_views = true;
-    return out;
-  };
+  // Inputs are views into the gRPC message, which dies with this call.
+  auto decode = [&request, decoded](const ModelVersion&) { return DecodeForServer(request, decoded.get()); };
   server_->Infer(std::move(call), request.model_name(), request.model_version(), decode,
                  [response, decoded, done = std::move(done)](Status status, InferResult result) {
-                   if (status.ok()) status = EncodeInferResponse(*decoded, *result.model, result.response, response);
-                   if (status.ok()) response->set_id(result.id);
+                   if (status.ok()) status = EncodeInferResult(*decoded, result, response);
                    result.scope.Release();
                    done(status);
                  });

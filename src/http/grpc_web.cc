@@ -371,17 +371,11 @@ void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
   auto message = std::make_shared<const inference::ModelInferRequest>(std::move(parsed).value());
   if (context.id.empty()) context.id = message->id();
   auto decoded = std::make_shared<DecodedInferRequest>();
-  auto decode = [message, decoded](const ModelVersion&) -> StatusOr<DecodedRequest> {
-    ASSIGN_OR_RETURN(*decoded, DecodeInferRequest(*message));
-    DecodedRequest out{std::move(decoded->request), decoded->routing_key, decoded->id};
-    out.inputs_are_views = true;
-    return out;
-  };
+  auto decode = [message, decoded](const ModelVersion&) { return DecodeForServer(*message, decoded.get()); };
   server_->Infer(std::move(context), message->model_name(), message->model_version(), decode,
                  [message, decoded, done](Status status, InferResult result) {
                    inference::ModelInferResponse response;
-                   if (status.ok()) status = EncodeInferResponse(*decoded, *result.model, result.response, &response);
-                   if (status.ok()) response.set_id(result.id);
+                   if (status.ok()) status = EncodeInferResult(*decoded, result, &response);
                    result.scope.Release();
                    done(status, status.ok() ? Serialize(response) : "");
                  });

@@ -186,4 +186,18 @@ Status EncodeInferResponse(const DecodedInferRequest& request, const ModelVersio
   return Status::Ok();
 }
 
+StatusOr<DecodedRequest> DecodeForServer(const inference::ModelInferRequest& message, DecodedInferRequest* kept) {
+  ASSIGN_OR_RETURN(*kept, DecodeInferRequest(message));
+  DecodedRequest out{std::move(kept->request), kept->routing_key, kept->id};
+  out.inputs_are_views = true;  // a shadow copy must not outlive the message
+  return out;
+}
+
+Status EncodeInferResult(const DecodedInferRequest& request, const InferResult& result,
+                         inference::ModelInferResponse* message) {
+  RETURN_IF_ERROR(EncodeInferResponse(request, *result.model, result.response, message));
+  message->set_id(result.id);
+  return Status::Ok();
+}
+
 }  // namespace protoserve

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/inference.h"
+#include "core/inference_server.h"
 #include "core/model_version.h"
 #include "inference.pb.h"
 
@@ -38,5 +39,12 @@ StatusOr<DecodedInferRequest> DecodeInferRequest(const inference::ModelInferRequ
 // Fills `message` from a completed request (classification applied here).
 Status EncodeInferResponse(const DecodedInferRequest& request, const ModelVersion& model,
                            const InferenceResponse& response, inference::ModelInferResponse* message);
+
+// DecodeInferRequest for InferenceServer::Infer: the core request (its inputs
+// views into `message`), with `kept` holding what encoding needs afterwards.
+StatusOr<DecodedRequest> DecodeForServer(const inference::ModelInferRequest& message, DecodedInferRequest* kept);
+// EncodeInferResponse of a facade result, with the request id echoed.
+Status EncodeInferResult(const DecodedInferRequest& request, const InferResult& result,
+                         inference::ModelInferResponse* message);
 
 }  // namespace protoserve
