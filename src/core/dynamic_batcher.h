@@ -42,13 +42,6 @@
 
 namespace protoserve {
 
-struct BatchTiming {
-  Clock::duration queue{};          // enqueue -> batch start
-  Clock::duration compute_input{};  // gathering the batch's inputs (concatenation)
-  Clock::duration compute{};        // execution of the whole batch by the backend
-  int64_t batch_rows = 0;     // rows in the batch this request ran in
-};
-
 struct PendingRequest {
   std::vector<Tensor> inputs;  // in config input order, batch dim first when batching
   int64_t rows = 1;            // batch rows this request contributes

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/dynamic_batcher.h"
-#include "core/metrics.h"
+#include "core/request_observer.h"
 #include "core/status.h"
 #include "core/tensor.h"
 

@@ -35,15 +35,6 @@ double ProcessStartTime() {
 
 }  // namespace
 
-const char* ApiName(Api api) {
-  switch (api) {
-    case Api::kGrpc: return "grpc";
-    case Api::kHttp: return "http";
-    case Api::kShadow: return "shadow";
-  }
-  return "unknown";
-}
-
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
@@ -183,19 +174,33 @@ ModelMetrics::ModelMetrics(Metrics* metrics, const std::string& model, const std
 // backwards within a process); only the queue depth is zeroed.
 ModelMetrics::~ModelMetrics() { queue_depth_->Set(0); }
 
-void ModelMetrics::RecordRequest(Api api, StatusCode code, double seconds) {
+namespace {
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+}  // namespace
+
+void ModelMetrics::OnCompleted(Api api, Clock::duration total, const BatchTiming& timing, int64_t /*rows*/) {
+  requests_[static_cast<int>(api)][static_cast<int>(StatusCode::kOk)]->Increment();
+  request_seconds_[static_cast<int>(api)]->Observe(Seconds(total));
+  queue_seconds_->Observe(Seconds(timing.queue));
+}
+
+void ModelMetrics::OnFailed(Api api, StatusCode code, Clock::duration total) {
   const int c = static_cast<int>(code);
   requests_[static_cast<int>(api)][c >= 0 && c < kStatusCodeCount ? c : 2]->Increment();
-  request_seconds_[static_cast<int>(api)]->Observe(seconds);
+  request_seconds_[static_cast<int>(api)]->Observe(Seconds(total));
 }
 
-void ModelMetrics::RecordQueue(double seconds) { queue_seconds_->Observe(seconds); }
-
-void ModelMetrics::RecordBatch(int64_t rows, double compute_seconds) {
+void ModelMetrics::OnExecuted(int64_t rows, Clock::duration compute) {
   batch_size_->Observe(static_cast<double>(rows));
-  compute_seconds_->Observe(compute_seconds);
+  compute_seconds_->Observe(Seconds(compute));
 }
 
-void ModelMetrics::SetQueueDepth(double depth) { queue_depth_->Set(depth); }
+void ModelMetrics::OnQueueDepth(size_t depth) { queue_depth_->Set(static_cast<double>(depth)); }
+
+RequestObserverFactory ModelMetrics::Factory(Metrics* metrics) {
+  return [metrics](const std::string& model, int64_t version) -> std::shared_ptr<RequestObserver> {
+    return std::make_shared<ModelMetrics>(metrics, model, std::to_string(version));
+  };
+}
 
 }  // namespace protoserve

@@ -19,30 +19,29 @@
 #include <memory>
 #include <string>
 
+#include "core/request_observer.h"
 #include "core/status.h"
 
 namespace protoserve {
 
-// kShadow: mirrored requests of a shadow version (never answered to a client).
-enum class Api { kGrpc = 0, kHttp = 1, kShadow = 2 };
-inline constexpr int kApiCount = 3;
 inline constexpr int kStatusCodeCount = 17;
-const char* ApiName(Api api);
 
 class Metrics;
 
-// Pre-resolved metrics of one model version.
-class ModelMetrics {
+// Pre-resolved metrics of one model version: the Prometheus observer of its
+// requests (request_observer.h).
+class ModelMetrics : public RequestObserver {
  public:
   ModelMetrics(Metrics* metrics, const std::string& model, const std::string& version);
-  ~ModelMetrics();
+  ~ModelMetrics() override;
 
-  // A request answered (or refused) through `api` with `code`, `seconds` after it arrived.
-  void RecordRequest(Api api, StatusCode code, double seconds);
-  // One executed batch; queue time is per request.
-  void RecordQueue(double seconds);
-  void RecordBatch(int64_t rows, double compute_seconds);
-  void SetQueueDepth(double depth);
+  void OnExecuted(int64_t rows, Clock::duration compute) override;
+  void OnCompleted(Api api, Clock::duration total, const BatchTiming& timing, int64_t rows) override;
+  void OnFailed(Api api, StatusCode code, Clock::duration total) override;
+  void OnQueueDepth(size_t depth) override;
+
+  // Makes one ModelMetrics per loaded version.
+  static RequestObserverFactory Factory(Metrics* metrics);
 
  private:
   Metrics* const metrics_;

@@ -19,7 +19,9 @@ const char* ModelStateName(ModelState state) {
 }
 
 ModelRepository::ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics)
-    : scanner_(std::move(root)), backends_(backends), metrics_(metrics) {}
+    : scanner_(std::move(root)), backends_(backends), metrics_(metrics) {
+  if (metrics_) observer_factories_.push_back(ModelMetrics::Factory(metrics_));
+}
 
 ModelRepository::~ModelRepository() { Shutdown(); }
 
@@ -136,8 +138,7 @@ Status ModelRepository::LoadVersions(const std::string& name, const std::shared_
     const auto start = Clock::now();
     Status usable = backend.ok() ? scanner_.CheckVersionFiles(name, v, *config) : backend.status();
     StatusOr<std::shared_ptr<ModelVersion>> loaded =
-        usable.ok() ? ModelVersion::Load(*config, scanner_.ModelDir(name), v, *backend, metrics_,
-                                         max_tensor_elements_.load())
+        usable.ok() ? ModelVersion::Load(*config, scanner_.ModelDir(name), v, *backend, VersionOptionsFor(name, v))
                     : usable;
     std::unique_ptr<ServingVersion> replaced;
     {
@@ -223,6 +224,18 @@ void ModelRepository::StartPolling(std::chrono::milliseconds interval) {
       lock.lock();
     }
   });
+}
+
+void ModelRepository::AddObserverFactory(RequestObserverFactory factory) {
+  std::lock_guard lock(sync_mu_);
+  observer_factories_.push_back(std::move(factory));
+}
+
+VersionOptions ModelRepository::VersionOptionsFor(const std::string& name, int64_t version) const {
+  VersionOptions options;
+  options.max_tensor_elements = max_tensor_elements_.load();
+  for (const auto& factory : observer_factories_) options.observers.push_back(factory(name, version));
+  return options;
 }
 
 StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::Get(const std::string& name, int64_t version) const {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/metrics.h"
 #include "core/model_version.h"
 #include "core/repository_scanner.h"
 #include "core/traffic_split.h"
@@ -69,7 +70,8 @@ struct RouteResult {
 
 class ModelRepository {
  public:
-  // `metrics` may be null; it must outlive the repository.
+  // `metrics` may be null; it must outlive the repository. When set, every
+  // loaded version reports to it (ModelMetrics) and the model states too.
   ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr);
   ~ModelRepository();
 
@@ -87,6 +89,9 @@ class ModelRepository {
   // Bound on the elements of one request input tensor for versions loaded
   // from now on (--max-tensor-elements); call before LoadAll().
   void set_max_tensor_elements(int64_t n) { max_tensor_elements_.store(n); }
+  // Every version loaded from now on gets an observer from `factory`
+  // (request_observer.h): tracing, online evaluation. Call before LoadAll().
+  void AddObserverFactory(RequestObserverFactory factory);
   // Runs Poll() every `interval` on a background thread until Shutdown().
   void StartPolling(std::chrono::milliseconds interval);
 
@@ -130,6 +135,7 @@ class ModelRepository {
   // Loads the versions `desired` of `name` whose files changed; returns the last load error.
   Status LoadVersions(const std::string& name, const std::shared_ptr<const ModelConfig>& config,
                       StatusOr<Backend*> backend, const std::vector<int64_t>& desired);
+  VersionOptions VersionOptionsFor(const std::string& name, int64_t version) const;  // requires sync_mu_
   Status RecordModelError(const std::string& name, Status error);
   void SetState(const std::string& name, VersionStatus* status, ModelState state, std::string reason = "");
   // Takes `name`'s versions not in `keep` out of routing (UNLOADING) and
@@ -145,6 +151,7 @@ class ModelRepository {
   std::atomic<int64_t> max_tensor_elements_{kDefaultMaxTensorElements};
 
   std::mutex sync_mu_;  // serialises Sync/Unload/Poll
+  std::vector<RequestObserverFactory> observer_factories_;  // guarded by sync_mu_
   mutable std::shared_mutex mu_;
   std::map<std::string, ModelEntry> models_;  // guarded by mu_
 

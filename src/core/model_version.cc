@@ -9,16 +9,6 @@ namespace protoserve {
 
 namespace {
 
-uint64_t Nanos(Clock::duration d) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-}
-
-uint64_t NowEpochMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 BatcherOptions OptionsFromConfig(const ModelConfig& config) {
   BatcherOptions options;
   options.instance_count = InstanceCount(config);
@@ -51,12 +41,14 @@ StatusOr<std::vector<std::string>> ReadLabelFile(const std::filesystem::path& pa
 
 StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& config,
                                                            const std::filesystem::path& model_dir,
-                                                           int64_t version, Backend* backend, Metrics* metrics,
-                                                           int64_t max_tensor_elements) {
+                                                           int64_t version, Backend* backend, VersionOptions options) {
   std::shared_ptr<ModelVersion> self(new ModelVersion(config, version));
-  self->max_tensor_elements_ = max_tensor_elements;
-  self->max_request_elements_ = MaxRequestElements(config, max_tensor_elements);
-  if (metrics) self->metrics_ = std::make_unique<ModelMetrics>(metrics, config.name(), std::to_string(version));
+  self->max_tensor_elements_ = options.max_tensor_elements;
+  self->max_request_elements_ = MaxRequestElements(config, options.max_tensor_elements);
+  self->observers_.push_back(self->statistics_);
+  for (auto& observer : options.observers) {
+    if (observer) self->observers_.push_back(std::move(observer));
+  }
   for (const auto& output : config.output()) {
     std::vector<std::string> labels;
     if (!output.label_filename().empty()) {
@@ -90,7 +82,8 @@ void ModelVersion::Shutdown() {
 }
 
 void ModelVersion::RefreshMetrics() const {
-  if (metrics_) metrics_->SetQueueDepth(static_cast<double>(batcher_->queue_depth()));
+  const size_t depth = batcher_->queue_depth();
+  for (const auto& observer : observers_) observer->OnQueueDepth(depth);
 }
 
 int ModelVersion::OutputIndex(const std::string& name) const {
@@ -124,13 +117,8 @@ Status ModelVersion::Execute(const std::vector<Tensor>& inputs, std::vector<Tens
                       std::to_string(config_.output_size()));
   }
   const int64_t rows = config_.max_batch_size() > 0 && !inputs.empty() ? inputs[0].shape()[0] : 1;
-  stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
   const auto compute = Clock::now() - start;
-  if (metrics_) metrics_->RecordBatch(rows, std::chrono::duration<double>(compute).count());
-  std::lock_guard lock(stats_.batch_mu);
-  auto& bucket = stats_.by_batch_size[rows];
-  bucket.count++;
-  bucket.compute_ns += Nanos(compute);
+  for (const auto& observer : observers_) observer->OnExecuted(rows, compute);
   return status;
 }
 
@@ -141,9 +129,10 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
   const std::shared_ptr<ModelVersion> self = shared_from_this();
   const auto received = Clock::now();
   const Api api = request.api;
+  for (const auto& observer : observers_) observer->OnReceived(api);
   auto refuse = [&](Status status) {
-    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
-    if (metrics_) metrics_->RecordRequest(api, status.code(), std::chrono::duration<double>(Clock::now() - received).count());
+    const auto total = Clock::now() - received;
+    for (const auto& observer : observers_) observer->OnFailed(api, status.code(), total);
     return status;
   };
   Status outputs_ok = ValidateRequestedOutputs(config_, request.requested_outputs);
@@ -159,21 +148,13 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
   pending->is_cancelled = std::move(request.is_cancelled);
   pending->done = [this, received, api, requested = std::move(request.requested_outputs), done = std::move(done)](
                       Status status, std::vector<Tensor> outputs, const BatchTiming& timing) {
-    const uint64_t total_ns = Nanos(Clock::now() - received);
-    if (metrics_) {
-      metrics_->RecordRequest(api, status.code(), static_cast<double>(total_ns) * 1e-9);
-      if (status.ok()) metrics_->RecordQueue(std::chrono::duration<double>(timing.queue).count());
-    }
+    const auto total = Clock::now() - received;
     InferenceResponse response;
     response.timing = timing;
-    if (status.ok()) {
-      stats_.success_count.fetch_add(1, std::memory_order_relaxed);
-      stats_.success_ns.fetch_add(total_ns, std::memory_order_relaxed);
-      stats_.queue_ns.fetch_add(Nanos(timing.queue), std::memory_order_relaxed);
-      stats_.compute_input_ns.fetch_add(Nanos(timing.compute_input), std::memory_order_relaxed);
-      stats_.compute_ns.fetch_add(Nanos(timing.compute), std::memory_order_relaxed);
-      stats_.inference_count.fetch_add(outputs.empty() || config_.max_batch_size() == 0 ? 1 : outputs[0].shape()[0],
-                                       std::memory_order_relaxed);
+    const bool ok = status.ok();
+    if (ok) {
+      const int64_t rows = outputs.empty() || config_.max_batch_size() == 0 ? 1 : outputs[0].shape()[0];
+      for (const auto& observer : observers_) observer->OnCompleted(api, total, timing, rows);
       for (int i = 0; i < config_.output_size(); ++i) {
         const std::string& name = config_.output(i).name();
         bool wanted = requested.empty();
@@ -181,15 +162,16 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
         if (wanted) response.outputs.push_back({name, std::move(outputs[i])});
       }
     } else {
-      stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
-      stats_.fail_ns.fetch_add(total_ns, std::memory_order_relaxed);
+      for (const auto& observer : observers_) observer->OnFailed(api, status.code(), total);
     }
-    stats_.last_inference_ms.store(NowEpochMillis(), std::memory_order_relaxed);
-    const bool ok = status.ok();
     const auto completion = Clock::now();
     done(std::move(status), std::move(response));
-    if (ok) stats_.compute_output_ns.fetch_add(Nanos(Clock::now() - completion), std::memory_order_relaxed);
+    if (ok) {
+      const auto encode = Clock::now() - completion;
+      for (const auto& observer : observers_) observer->OnResponded(encode);
+    }
   };
+  for (const auto& observer : observers_) observer->OnQueued(api);
   Status queued = batcher_->Enqueue(std::move(pending));
   return queued.ok() ? queued : refuse(queued);
 }

@@ -31,6 +31,14 @@ class SchedulerClock {
 // std::chrono::steady_clock.
 const SchedulerClock& SteadySchedulerClock();
 
+// Where one request's time went inside the scheduler.
+struct BatchTiming {
+  Clock::duration queue{};          // enqueue -> batch start
+  Clock::duration compute_input{};  // gathering the batch's inputs (concatenation)
+  Clock::duration compute{};        // execution of the whole batch by the backend
+  int64_t batch_rows = 0;     // rows in the batch this request ran in
+};
+
 struct PendingRequest;
 
 class Scheduler {

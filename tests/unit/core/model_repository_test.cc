@@ -144,7 +144,9 @@ TEST_F(ModelRepositoryTest, HotSwapAndUnloadUnderTrafficLoseNoCallback) {
       while (!stop) {
         Status s = InferOn(repository, "m").get();  // every accepted request completes
         (s.ok() ? ok : refused).fetch_add(1);
-        if (!s.ok()) EXPECT_TRUE(s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kNotFound) << s.ToString();
+        if (!s.ok()) {
+          EXPECT_TRUE(s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kNotFound) << s.ToString();
+        }
       }
     });
   }
