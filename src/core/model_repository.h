@@ -69,8 +69,10 @@ struct RouteResult {
 
 class ModelRepository {
  public:
-  // `metrics` may be null; it must outlive the repository.
-  ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr);
+  // `metrics` may be null; it must outlive the repository. `symlink_root`:
+  // see RepositoryScanner (empty: files must resolve inside `root`).
+  ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr,
+                  std::filesystem::path symlink_root = {});
   ~ModelRepository();
 
   // Syncs every model found under root (or only `names` when not empty).
