@@ -78,8 +78,10 @@ class RuntimeContract(unittest.TestCase):
         self.assertEqual(spec["protocolVersions"], ["v2", "grpc-v2"])
         formats = {f["name"]: f for f in spec["supportedModelFormats"]}
         self.assertEqual(set(formats), {"protoserve", "pytorch", "xgboost"})
-        self.assertTrue(all(f["autoSelect"] for f in formats.values()))
-        self.assertLess(formats["protoserve"]["priority"], formats["pytorch"]["priority"])
+        # Auto-selected only for its own format: pytorch/xgboost InferenceServices without a
+        # runtime keep going to KServe's TorchServe / XGBoost servers.
+        self.assertEqual({n: f["autoSelect"] for n, f in formats.items()},
+                         {"protoserve": True, "pytorch": False, "xgboost": False})
         self.assertFalse(spec["multiModel"])
         self.assertEqual([c["name"] for c in spec["containers"]], ["kserve-container"])
         self.assertNotIn("command", self.container, "the image's ENTRYPOINT starts protoserve")
