@@ -18,8 +18,9 @@ const char* ModelStateName(ModelState state) {
   return "UNKNOWN";
 }
 
-ModelRepository::ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics)
-    : scanner_(std::move(root)), backends_(backends), metrics_(metrics) {
+ModelRepository::ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics,
+                                 std::filesystem::path symlink_root)
+    : scanner_(std::move(root), std::move(symlink_root)), backends_(backends), metrics_(metrics) {
   if (metrics_) observer_factories_.push_back(ModelMetrics::Factory(metrics_));
 }
 

@@ -72,7 +72,9 @@ class ModelRepository {
  public:
   // `metrics` may be null; it must outlive the repository. When set, every
   // loaded version reports to it (ModelMetrics) and the model states too.
-  ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr);
+  // `symlink_root`: see RepositoryScanner (empty: files must resolve inside `root`).
+  ModelRepository(std::filesystem::path root, const BackendRegistry* backends, Metrics* metrics = nullptr,
+                  std::filesystem::path symlink_root = {});
   ~ModelRepository();
 
   // Syncs every model found under root (or only `names` when not empty).

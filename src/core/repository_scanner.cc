@@ -8,9 +8,10 @@ namespace protoserve {
 
 namespace fs = std::filesystem;
 
-RepositoryScanner::RepositoryScanner(fs::path root) : root_(std::move(root)) {
+RepositoryScanner::RepositoryScanner(fs::path root, fs::path symlink_root) : root_(std::move(root)) {
   std::error_code ec;
   canonical_root_ = fs::weakly_canonical(root_, ec);
+  if (!symlink_root.empty()) canonical_symlink_root_ = fs::weakly_canonical(fs::absolute(symlink_root, ec), ec);
 }
 
 Status RepositoryScanner::CheckRoot() const {
@@ -25,9 +26,14 @@ Status RepositoryScanner::CheckInside(const fs::path& path, const std::string& w
   std::error_code ec;
   const std::string resolved = fs::weakly_canonical(path, ec).string();
   if (ec) return InvalidArgument(what + ": " + ec.message());
-  const std::string root = canonical_root_.string() + "/";
-  if (resolved.compare(0, root.size(), root) != 0) return InvalidArgument(what + " resolves outside the repository");
-  return Status::Ok();
+  const auto within = [&resolved](const fs::path& dir) {
+    const std::string prefix = dir.string() + "/";
+    return !dir.empty() && resolved.compare(0, prefix.size(), prefix) == 0;
+  };
+  if (within(canonical_root_) || within(canonical_symlink_root_)) return Status::Ok();
+  if (canonical_symlink_root_.empty()) return InvalidArgument(what + " resolves outside the repository");
+  return InvalidArgument(what + " resolves outside the repository and outside the allowed symlink root " +
+                         canonical_symlink_root_.string());
 }
 
 bool RepositoryScanner::HasModel(const std::string& name) const {

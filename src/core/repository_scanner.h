@@ -4,7 +4,12 @@
 // models and versions exist, their config text, a fingerprint of the files a
 // version would load from, and the rule that nothing outside the repository
 // is read (model and version directories, config.pbtxt, label files and model
-// files must resolve, symlinks included, inside the root).
+// files must resolve, symlinks included, inside the root). Optionally one
+// more directory, the symlink root, is trusted too: a repository whose
+// entries are symlinks into it loads (KServe's storage initializer links
+// /mnt/models/<entry> to the files of a local or PVC source). Model names
+// are validated before they reach the filesystem either way, so a request
+// can never name a path outside the repository's own folders.
 //
 // Every filesystem call uses the error_code overloads: a symlink loop, a
 // permission error or a name too long is a per-model error (a failed load,
@@ -29,7 +34,10 @@ inline constexpr uintmax_t kMaxConfigBytes = uintmax_t{1} << 20;
 
 class RepositoryScanner {
  public:
-  explicit RepositoryScanner(std::filesystem::path root);
+  // `symlink_root`, when not empty, is a second directory that repository
+  // entries may resolve into (through symlinks); "/" is not accepted there
+  // by callers (it would disable the check), see main.cc.
+  explicit RepositoryScanner(std::filesystem::path root, std::filesystem::path symlink_root = {});
 
   const std::filesystem::path& root() const { return root_; }
   // OK when the root is a readable directory.
@@ -57,6 +65,7 @@ class RepositoryScanner {
 
   const std::filesystem::path root_;
   std::filesystem::path canonical_root_;
+  std::filesystem::path canonical_symlink_root_;  // empty: none
 };
 
 // Numeric version folders of `model_dir`, ascending (errors: none listed).

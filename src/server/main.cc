@@ -36,6 +36,7 @@ namespace {
 
 struct Flags {
   std::string model_repository;
+  std::string allow_symlinks_within;
   std::string address = "0.0.0.0";
   int grpc_port = 8001;
   int http_port = 8000;
@@ -107,7 +108,20 @@ int WaitForShutdownSignal() {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"protoserve: a gRPC (and REST) model server for TorchScript and XGBoost models"};
-  app.add_option("--model-repository", flags.model_repository, "Model repository directory")->required();
+  // Also read from PROTOSERVE_MODEL_REPOSITORY (the container image sets it): a runtime's own
+  // --model-repository (KServe: /mnt/models) then replaces it instead of repeating the flag.
+  app.add_option("--model-repository", flags.model_repository, "Model repository directory")
+      ->envname("PROTOSERVE_MODEL_REPOSITORY")
+      ->required();
+  app.add_option("--allow-symlinks-within", flags.allow_symlinks_within,
+                 "Also load repository files whose symlinks resolve inside this one directory (e.g. /mnt/pvc, where "
+                 "KServe's storage initializer links /mnt/models to); default: only inside the repository")
+      ->check([](const std::string& dir) {
+        std::error_code ec;
+        const auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(dir, ec), ec);
+        return !ec && canonical != canonical.root_path() ? std::string()
+                                                         : std::string("must name a directory other than /");
+      });
   app.add_option("--address", flags.address, "Address to bind (gRPC and HTTP)")->capture_default_str();
   app.add_option("--grpc-port", flags.grpc_port, "gRPC port; 0 picks a free one")->capture_default_str();
   app.add_option("--http-port", flags.http_port, "HTTP port (REST, /metrics, probes); 0 picks a free one")
@@ -230,7 +244,10 @@ int main(int argc, char** argv) {
 #endif
 
   Metrics metrics;
-  ModelRepository repository(flags.model_repository, &backends, &metrics);
+  ModelRepository repository(flags.model_repository, &backends, &metrics, flags.allow_symlinks_within);
+  if (!flags.allow_symlinks_within.empty()) {
+    spdlog::info("repository files may also resolve inside {} (--allow-symlinks-within)", flags.allow_symlinks_within);
+  }
   repository.set_max_tensor_elements(flags.max_tensor_elements);
   RecommendationEngine recommender(&repository, flags.recommender_model, &metrics);
   ServerOptions server_options;

@@ -80,9 +80,13 @@ class Dockerfile(unittest.TestCase):
         healthcheck = self.runtime_instruction("HEALTHCHECK")
         self.assertIn("protoserve-cli", healthcheck)
         self.assertIn("health --target 127.0.0.1:8001", healthcheck)
-        self.assertEqual(self.runtime_instruction("ENTRYPOINT"), '["protoserve", "--model-repository=/models"]')
+        # The entrypoint fixes no flag: `docker run IMAGE --flag` and a KServe runtime's
+        # args (--model-repository=/mnt/models) both follow it without repeating one.
+        self.assertEqual(self.runtime_instruction("ENTRYPOINT"), '["protoserve"]')
+        self.assertEqual(self.runtime_instruction("CMD"), "[]")
         env = " ".join(rest for w, rest in self.runtime if w == "ENV")
         self.assertIn("OPENBLAS_NUM_THREADS=1", env)
+        self.assertIn("PROTOSERVE_MODEL_REPOSITORY=/models", env)
         # The runtime stage installs no compiler or -dev package.
         for package in self.packages:
             self.assertFalse(package.endswith("-dev"), package)
