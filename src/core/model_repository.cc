@@ -95,7 +95,7 @@ Status ModelRepository::SyncLocked(const std::string& name) {
     ModelEntry& entry = models_[name];
     entry.config = config;
     entry.config_text = *text;
-    entry.split = *split;
+    entry.router = VersionRouter(std::move(split).value());
     entry.reason = desired.empty() ? "no version directory matches the version policy" : "";
     for (int64_t v : desired) {
       VersionSlot& slot = entry.versions[v];
@@ -254,29 +254,21 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
     auto slot = entry.versions.find(v);
     return slot != entry.versions.end() && slot->second.serving != nullptr;
   };
-  RouteResult route;
-  if (version == 0) {
-    if (entry.split.enabled()) version = entry.split.Pick(routing_key, ready);
-    if (version == 0) {
-      for (auto v = entry.versions.rbegin(); v != entry.versions.rend(); ++v) {
-        if (v->second.serving) {
-          version = v->first;
-          break;
-        }
-      }
-    }
-    if (version == 0) {
-      std::string why = entry.reason;
-      for (const auto& [_, slot] : entry.versions) {
-        if (!slot.status.reason.empty()) why = slot.status.reason;
-      }
-      return Unavailable("model '" + name + "' has no ready version" + (why.empty() ? "" : ": " + why));
-    }
-    const int64_t shadow = entry.split.shadow_version;
-    if (shadow != version && ready(shadow) && entry.split.MirrorThis(routing_key)) {
-      route.shadow = entry.versions.at(shadow).serving->handle();
-    }
+  int64_t latest_ready = 0;
+  for (auto v = entry.versions.rbegin(); v != entry.versions.rend() && latest_ready == 0; ++v) {
+    if (v->second.serving) latest_ready = v->first;
   }
+  const RouteChoice choice = entry.router.Choose(version, routing_key, ready, latest_ready);
+  if (choice.primary == 0) {
+    std::string why = entry.reason;
+    for (const auto& [_, slot] : entry.versions) {
+      if (!slot.status.reason.empty()) why = slot.status.reason;
+    }
+    return Unavailable("model '" + name + "' has no ready version" + (why.empty() ? "" : ": " + why));
+  }
+  version = choice.primary;
+  RouteResult route;
+  if (choice.shadow != 0) route.shadow = entry.versions.at(choice.shadow).serving->handle();
   auto v = entry.versions.find(version);
   if (v == entry.versions.end()) return NotFound("model '" + name + "' has no version " + std::to_string(version));
   if (!v->second.serving) {

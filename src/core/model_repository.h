@@ -41,8 +41,8 @@
 #include "core/metrics.h"
 #include "core/model_version.h"
 #include "core/repository_scanner.h"
-#include "core/traffic_split.h"
 #include "core/version_drain.h"
+#include "core/version_router.h"
 
 namespace protoserve {
 
@@ -128,7 +128,7 @@ class ModelRepository {
   struct ModelEntry {
     std::shared_ptr<const ModelConfig> config;  // null until a config parsed
     std::string config_text;
-    TrafficSplit split;
+    VersionRouter router;  // version policy applied: split and shadow among READY versions
     std::string reason;
     std::map<int64_t, VersionSlot> versions;
   };

@@ -1,0 +1,115 @@
+// The TorchScript backend against modules scripted here (torch::jit::Module
+// define + save): outputs in config order and cast to the config's types,
+// tuple results, and a clear error, never a crash, for a missing or corrupt
+// file, an unsupported type, a bad thread count, an output-count mismatch and
+// a forward() that throws.
+#include "backends/torch/torch_backend.h"
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include "backend_test_support.h"
+
+namespace protoserve {
+namespace {
+
+using testing::Config;
+using testing::Floats;
+using testing::Values;
+using testing::VersionDir;
+
+constexpr char kTwoOutputs[] = R"(backend: "pytorch"
+max_batch_size: 8
+input { name: "x" data_type: TYPE_FP32 dims: [ 2 ] }
+output { name: "y" data_type: TYPE_FP32 dims: [ 2 ] }
+output { name: "total" data_type: TYPE_INT64 dims: [ 1 ] }
+)";
+
+void SaveModule(const VersionDir& dir, const std::string& source, const std::string& file = "model.pt") {
+  torch::jit::Module module("M");
+  module.define(source);
+  module.save((dir.path() / file).string());
+}
+
+std::unique_ptr<LoadedModel> LoadOk(const std::string& config, const VersionDir& dir) {
+  auto loaded = MakeTorchBackend()->Load(Config(config), dir.path());
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  return loaded.ok() ? std::move(loaded).value() : nullptr;
+}
+
+TEST(TorchBackendTest, TupleResultMapsToOutputsInConfigOrderWithTheirTypes) {
+  VersionDir dir;
+  SaveModule(dir, R"(
+def forward(self, x):
+    return (x * 2.0 + 1.0, x.sum(1, keepdim=True) + 0.6)
+)");
+  auto model = LoadOk(kTwoOutputs, dir);
+  ASSERT_NE(model, nullptr);
+  model->PrepareThread();
+  std::vector<Tensor> outputs;
+  ASSERT_TRUE(model->Execute({Floats({2, 2}, {1, 2, 3, 4})}, &outputs).ok());
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(Values(outputs[0]), (std::vector<float>{3, 5, 7, 9}));
+  EXPECT_EQ(outputs[1].dtype(), DataType::kInt64);  // cast to the config's type
+  EXPECT_EQ(outputs[1].shape(), (Shape{2, 1}));
+  EXPECT_EQ(outputs[1].data_as<int64_t>()[0], 3);  // 3.6 truncated
+  EXPECT_EQ(outputs[1].data_as<int64_t>()[1], 7);
+}
+
+TEST(TorchBackendTest, DefaultModelFilenameIsHonoured) {
+  VersionDir dir;
+  SaveModule(dir, "def forward(self, x):\n    return -x\n", "weights.pt");
+  auto model = LoadOk(R"(backend: "pytorch" max_batch_size: 4 default_model_filename: "weights.pt"
+input { name: "x" data_type: TYPE_FP32 dims: [ 1 ] }
+output { name: "y" data_type: TYPE_FP32 dims: [ 1 ] })",
+                      dir);
+  ASSERT_NE(model, nullptr);
+  std::vector<Tensor> outputs;
+  ASSERT_TRUE(model->Execute({Floats({1, 1}, {5})}, &outputs).ok());
+  EXPECT_EQ(Values(outputs[0]), (std::vector<float>{-5}));
+}
+
+TEST(TorchBackendTest, MissingCorruptOrUnsupportedModelsFailToLoadWithTheirReason) {
+  VersionDir dir;
+  auto missing = MakeTorchBackend()->Load(Config(kTwoOutputs), dir.path());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("model.pt"), std::string::npos);
+
+  dir.Write("model.pt", "this is not a zip archive");
+  auto corrupt = MakeTorchBackend()->Load(Config(kTwoOutputs), dir.path());
+  EXPECT_EQ(corrupt.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(corrupt.status().message().find("cannot load TorchScript"), std::string::npos);
+
+  SaveModule(dir, "def forward(self, x):\n    return x\n");
+  std::string strings = kTwoOutputs;
+  strings.replace(strings.find("TYPE_INT64"), 10, "TYPE_STRING");
+  EXPECT_EQ(MakeTorchBackend()->Load(Config(strings), dir.path()).status().code(), StatusCode::kInvalidArgument);
+  const std::string threads = std::string(kTwoOutputs) +
+                              R"(parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "0" } })";
+  EXPECT_EQ(MakeTorchBackend()->Load(Config(threads), dir.path()).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(TorchBackendTest, WrongOutputCountAndThrowingForwardAreInternalErrors) {
+  VersionDir dir;
+  SaveModule(dir, "def forward(self, x):\n    return x\n");  // one tensor, config declares two
+  auto model = LoadOk(kTwoOutputs, dir);
+  ASSERT_NE(model, nullptr);
+  std::vector<Tensor> outputs;
+  Status count = model->Execute({Floats({1, 2}, {1, 2})}, &outputs);
+  EXPECT_EQ(count.code(), StatusCode::kInternal);
+  EXPECT_NE(count.message().find("config declares 2 outputs"), std::string::npos) << count.ToString();
+
+  VersionDir other;
+  SaveModule(other, R"(
+def forward(self, x):
+    return (torch.mm(x, x), x)
+)");
+  auto throwing = LoadOk(kTwoOutputs, other);
+  ASSERT_NE(throwing, nullptr);
+  Status thrown = throwing->Execute({Floats({1, 2}, {1, 2})}, &outputs);  // [1,2] x [1,2]: no matmul
+  EXPECT_EQ(thrown.code(), StatusCode::kInternal);
+  EXPECT_NE(thrown.message().find("torch forward failed"), std::string::npos) << thrown.ToString();
+}
+
+}  // namespace
+}  // namespace protoserve
