@@ -9,6 +9,9 @@ DATA       := $(BUILD)/data
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 JOBS       ?= $(shell nproc)
 SERVE_ARGS ?=
+# Warnings are errors with the supported toolchain (Debian 12's g++ 12);
+# `make WERROR=OFF ...` for another compiler (before the first configure).
+WERROR     ?= ON
 # ccache keys on paths relative to the checkout, so the extra build trees of
 # `make test` (build-nobackends) reuse the objects of $(BUILD).
 export CCACHE_BASEDIR := $(CURDIR)
@@ -21,7 +24,7 @@ setup:
 	@scripts/setup
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROTOSERVE_WERROR=$(WERROR)
 
 configure: $(BUILD)/CMakeCache.txt
 
@@ -120,7 +123,7 @@ test-asan: san-configure models
 # main.cc and the links are new work.
 NOBACKENDS_BUILD ?= build-nobackends
 test-backends-off: models
-	cmake -S . -B $(NOBACKENDS_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(NOBACKENDS_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROTOSERVE_WERROR=$(WERROR) \
 	  -DPROTOSERVE_WITH_TORCH=OFF -DPROTOSERVE_WITH_XGBOOST=OFF
 	cmake --build $(NOBACKENDS_BUILD) -j $(JOBS) --target protoserve core_tests unit_tests
 	$(NOBACKENDS_BUILD)/tests/unit/core_tests --gtest_brief=1

@@ -137,7 +137,11 @@ StatusOr<std::unique_ptr<TokenAuthorizer>> TokenAuthorizer::Create(Options optio
   auto table = std::make_shared<Table>();
   for (const TokenEntry& e : entries) table->any_scopes |= e.scopes;
   table->entries = std::move(entries);
-  self->table_ = std::move(table);
+  {
+    MutexLock lock(self->table_mu_);
+    self->table_ = std::move(table);
+  }
+  MutexLock reload(self->reload_mu_);
   self->fingerprint_ = {int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec,
                         static_cast<uintmax_t>(info.st_size), static_cast<uintmax_t>(info.st_ino)};
   self->next_check_ns_.store(SteadyNanos() + std::chrono::nanoseconds(self->options_.recheck_interval).count());
@@ -145,12 +149,12 @@ StatusOr<std::unique_ptr<TokenAuthorizer>> TokenAuthorizer::Create(Options optio
 }
 
 std::shared_ptr<const TokenAuthorizer::Table> TokenAuthorizer::Snapshot() const {
-  std::lock_guard lock(table_mu_);
+  MutexLock lock(table_mu_);
   return table_;
 }
 
 Status TokenAuthorizer::ReloadIfChanged() const {
-  std::lock_guard reload(reload_mu_);
+  MutexLock reload(reload_mu_);
   struct stat info {};
   if (stat(options_.file.c_str(), &info) != 0) {
     return NotFound("cannot read auth tokens file " + options_.file.string() + " (keeping the previous tokens)");
@@ -169,7 +173,7 @@ Status TokenAuthorizer::ReloadIfChanged() const {
   for (const TokenEntry& e : *entries) table->any_scopes |= e.scopes;
   table->entries = std::move(entries).value();
   spdlog::info("auth tokens reloaded from {}: {} token(s)", options_.file.string(), table->entries.size());
-  std::lock_guard lock(table_mu_);
+  MutexLock lock(table_mu_);
   table_ = std::move(table);
   return Status::Ok();
 }

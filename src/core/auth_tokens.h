@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 
 namespace protoserve {
 
@@ -109,11 +110,11 @@ class TokenAuthorizer {
 
   const Options options_;
 
-  mutable std::mutex reload_mu_;     // serialises reloads
-  mutable Fingerprint fingerprint_;  // guarded by reload_mu_
+  mutable Mutex reload_mu_;  // serialises reloads
+  mutable Fingerprint fingerprint_ GUARDED_BY(reload_mu_);
 
-  mutable std::mutex table_mu_;
-  mutable std::shared_ptr<const Table> table_;  // guarded by table_mu_
+  mutable Mutex table_mu_;
+  mutable std::shared_ptr<const Table> table_ GUARDED_BY(table_mu_);
 
   mutable std::atomic<int64_t> next_check_ns_{0};  // steady clock
 };

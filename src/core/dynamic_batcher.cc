@@ -64,12 +64,13 @@ DynamicBatcher::~DynamicBatcher() { Shutdown(); }
 Status DynamicBatcher::Start() {
   const int count = std::max(1, options_.instance_count);
   for (int i = 0; i < count; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
-  std::unique_lock lock(mu_);
-  init_cv_.wait(lock, [&] { return initialised_ == count; });
+  MutexLock lock(mu_);
+  init_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return initialised_ == count; });
   if (!init_status_.ok()) {
-    lock.unlock();
+    const Status failed = init_status_;
+    lock.Unlock();
     Shutdown();
-    return init_status_;
+    return failed;
   }
   accepting_ = true;
   return Status::Ok();
@@ -77,7 +78,7 @@ Status DynamicBatcher::Start() {
 
 Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!accepting_) return Unavailable("model version is not accepting requests (loading or unloading)");
     if (queue_.size() >= options_.max_queue_size) {
       return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
@@ -109,7 +110,7 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
   std::vector<Completion> completions = ExecuteBatch(std::move(batch));
   bool more_work;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     --executing_;
     more_work = !queue_.empty();
   }
@@ -129,7 +130,7 @@ void DynamicBatcher::RunCompletions(std::vector<Completion> completions) {
 
 void DynamicBatcher::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     accepting_ = false;
     stopping_ = true;
   }
@@ -141,7 +142,7 @@ void DynamicBatcher::Shutdown() {
 }
 
 size_t DynamicBatcher::queue_depth() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
@@ -169,17 +170,17 @@ size_t DynamicBatcher::BatchableCount(int64_t* rows) const {
 void DynamicBatcher::InstanceLoop(size_t index) {
   Status init = thread_init_ ? thread_init_() : Status::Ok();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!init.ok() && init_status_.ok()) init_status_ = init;
     ++initialised_;
   }
   init_cv_.notify_all();
 
   const int slots = std::max(1, options_.instance_count);
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     // A free slot is needed too: a caller running a request inline holds one.
-    work_cv_.wait(lock, [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && executing_ < slots); });
+    work_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return (stopping_ && queue_.empty()) || (!queue_.empty() && executing_ < slots); });
     if (queue_.empty()) return;  // stopping and drained
 
     // Complete requests that can no longer be useful without executing them.
@@ -198,9 +199,9 @@ void DynamicBatcher::InstanceLoop(size_t index) {
       it = queue_.erase(it);
     }
     if (!dropped.empty()) {
-      lock.unlock();
+      lock.Unlock();
       for (auto& [request, status] : dropped) request->done(status, {}, BatchTiming{});
-      lock.lock();
+      lock.Lock();
       continue;
     }
 
@@ -211,7 +212,7 @@ void DynamicBatcher::InstanceLoop(size_t index) {
     if (may_wait) {
       const auto until = queue_.front()->enqueued + options_.max_queue_delay;
       if (clock_.Now() < until) {
-        clock_.WaitUntil(work_cv_, lock, until);
+        clock_.WaitUntil(work_cv_, lock.native(), until);
         continue;  // re-evaluate with whatever arrived
       }
     }
@@ -224,10 +225,10 @@ void DynamicBatcher::InstanceLoop(size_t index) {
     }
     ++executing_;
     const bool more_work = !queue_.empty();
-    lock.unlock();
+    lock.Unlock();
     if (more_work) work_cv_.notify_one();  // another idle instance can take the rest
     RunCompletions(ExecuteBatch(std::move(batch)));  // instance threads are joined by Shutdown: safe
-    lock.lock();
+    lock.Lock();
     --executing_;
   }
 }

@@ -38,6 +38,7 @@
 
 #include "core/scheduler.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/tensor.h"
 
 namespace protoserve {
@@ -94,7 +95,7 @@ class DynamicBatcher final : public Scheduler {
  private:
   void InstanceLoop(size_t index);
   // Number of queued requests (from the front) that can run as one batch.
-  size_t BatchableCount(int64_t* rows) const;
+  size_t BatchableCount(int64_t* rows) const REQUIRES(mu_);
   int64_t TargetRows() const;
   // A finished request, not yet told: its `done` runs after the batcher's
   // own bookkeeping (see RunCompletions).
@@ -115,17 +116,17 @@ class DynamicBatcher final : public Scheduler {
   const Executor executor_;
   const ThreadInit thread_init_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // guarded by mu_: queue changed or stopping
-  std::condition_variable init_cv_;   // guarded by mu_: an instance finished init
-  std::deque<std::unique_ptr<PendingRequest>> queue_;  // guarded by mu_
-  bool accepting_ = false;            // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
-  int executing_ = 0;                 // guarded by mu_: instances running a batch
+  mutable Mutex mu_;
+  std::condition_variable work_cv_;   // waits on mu_: queue changed or stopping
+  std::condition_variable init_cv_;   // waits on mu_: an instance finished init
+  std::deque<std::unique_ptr<PendingRequest>> queue_ GUARDED_BY(mu_);
+  bool accepting_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  int executing_ GUARDED_BY(mu_) = 0;  // instances running a batch
   // Moving average (1/8 weight per batch) of the backend's execution time.
   std::atomic<int64_t> mean_compute_ns_{0};
-  int initialised_ = 0;               // guarded by mu_
-  Status init_status_;                // guarded by mu_
+  int initialised_ GUARDED_BY(mu_) = 0;
+  Status init_status_ GUARDED_BY(mu_);
   std::vector<std::thread> threads_;  // touched only by Start/Shutdown
 };
 

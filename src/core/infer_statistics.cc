@@ -20,7 +20,7 @@ void Touch(std::atomic<uint64_t>& last_inference_ms) {
 
 void InferStatistics::OnExecuted(int64_t rows, Clock::duration compute) {
   stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lock(stats_.batch_mu);
+  MutexLock lock(stats_.batch_mu);
   auto& bucket = stats_.by_batch_size[rows];
   bucket.count++;
   bucket.compute_ns += Nanos(compute);

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "core/request_observer.h"
+#include "core/thread_annotations.h"
 
 namespace protoserve {
 
@@ -29,8 +30,8 @@ struct InferStats {
     uint64_t count = 0;
     uint64_t compute_ns = 0;
   };
-  mutable std::mutex batch_mu;
-  std::map<int64_t, BatchBucket> by_batch_size;  // guarded by batch_mu
+  mutable Mutex batch_mu;
+  std::map<int64_t, BatchBucket> by_batch_size GUARDED_BY(batch_mu);
 };
 
 class InferStatistics : public RequestObserver {

@@ -43,12 +43,12 @@ Status ModelRepository::LoadAll(const std::vector<std::string>& names) {
 }
 
 Status ModelRepository::Poll() {
-  std::lock_guard sync(sync_mu_);
+  MutexLock sync(sync_mu_);
   RETURN_IF_ERROR(scanner_.CheckRoot());
   std::set<std::string> names;
   for (std::string& name : scanner_.ModelNames()) names.insert(std::move(name));
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     for (const auto& [name, _] : models_) names.insert(name);  // gone from disk: Sync unloads them
   }
   for (const std::string& name : names) SyncLocked(name);
@@ -56,13 +56,13 @@ Status ModelRepository::Poll() {
 }
 
 Status ModelRepository::Sync(const std::string& name) {
-  std::lock_guard sync(sync_mu_);
+  MutexLock sync(sync_mu_);
   return SyncLocked(name);
 }
 
 Status ModelRepository::RecordModelError(const std::string& name, Status error) {
   spdlog::error("model '{}': {} (previously loaded versions keep serving)", name, error.message());
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   models_[name].reason = error.message();
   return error;
 }
@@ -71,12 +71,12 @@ Status ModelRepository::SyncLocked(const std::string& name) {
   if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
   if (!scanner_.HasModel(name)) {
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(mu_);
       if (!models_.count(name)) return NotFound("model '" + name + "' is not in the repository");
     }
     spdlog::info("model '{}' removed from the repository: unloading", name);
     RetireVersions(name, {});
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     models_.erase(name);
     return Status::Ok();
   }
@@ -91,7 +91,7 @@ Status ModelRepository::SyncLocked(const std::string& name) {
   auto config = std::make_shared<const ModelConfig>(std::move(parsed).value());
   const std::vector<int64_t> desired = SelectVersions(*config, scanner_.Versions(name));
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     ModelEntry& entry = models_[name];
     entry.config = config;
     entry.config_text = *text;
@@ -111,7 +111,7 @@ Status ModelRepository::SyncLocked(const std::string& name) {
   // ones is ready: then the old ones keep serving until a new one loads.
   std::vector<int64_t> keep = desired;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     const auto& versions = models_[name].versions;
     const bool any_desired_ready = std::any_of(desired.begin(), desired.end(), [&](int64_t v) {
       auto it = versions.find(v);
@@ -133,7 +133,7 @@ Status ModelRepository::LoadVersions(const std::string& name, const std::shared_
   for (int64_t v : desired) {
     const std::string fingerprint = scanner_.Fingerprint(name, v, *config);
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(mu_);
       if (models_[name].versions[v].fingerprint == fingerprint) continue;  // loaded (or failed) from these files
     }
     const auto start = Clock::now();
@@ -143,7 +143,7 @@ Status ModelRepository::LoadVersions(const std::string& name, const std::shared_
                     : usable;
     std::unique_ptr<ServingVersion> replaced;
     {
-      std::unique_lock lock(mu_);
+      WriterLock lock(mu_);
       VersionSlot& slot = models_[name].versions[v];
       slot.fingerprint = fingerprint;
       if (loaded.ok()) {
@@ -173,7 +173,7 @@ std::vector<std::shared_future<void>> ModelRepository::RetireVersions(const std:
                                                                       const std::vector<int64_t>& keep,
                                                                       std::chrono::milliseconds patience) {
   std::vector<std::shared_future<void>> drains;
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return drains;
   for (auto& [v, slot] : it->second.versions) {
@@ -189,7 +189,7 @@ std::vector<std::shared_future<void>> ModelRepository::RetireVersions(const std:
     SetState(name, &slot.status, ModelState::kUnloading);
     // UNAVAILABLE once freed, unless the slot was loaded again meanwhile.
     drains.push_back(drainer_.Drain(std::move(slot.serving), [this, name, v = v] {
-      std::unique_lock relock(mu_);
+      WriterLock relock(mu_);
       auto model = models_.find(name);
       if (model == models_.end()) return;
       auto slot_it = model->second.versions.find(v);
@@ -204,9 +204,9 @@ std::vector<std::shared_future<void>> ModelRepository::RetireVersions(const std:
 Status ModelRepository::Unload(const std::string& name) {
   std::vector<std::shared_future<void>> drains;
   {
-    std::lock_guard sync(sync_mu_);
+    MutexLock sync(sync_mu_);
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(mu_);
       if (!models_.count(name)) return NotFound("model '" + name + "' is not in the repository");
     }
     drains = RetireVersions(name, {});
@@ -217,18 +217,18 @@ Status ModelRepository::Unload(const std::string& name) {
 
 void ModelRepository::StartPolling(std::chrono::milliseconds interval) {
   poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
-    while (!poll_cv_.wait_for(lock, interval, [&] { return stopping_; })) {
-      lock.unlock();
+    MutexLock lock(poll_mu_);
+    while (!poll_cv_.wait_for(lock.native(), interval, [&]() REQUIRES(poll_mu_) { return stopping_; })) {
+      lock.Unlock();
       Status s = Poll();
       if (!s.ok()) spdlog::error("repository poll: {}", s.message());
-      lock.lock();
+      lock.Lock();
     }
   });
 }
 
 void ModelRepository::AddObserverFactory(RequestObserverFactory factory) {
-  std::lock_guard lock(sync_mu_);
+  MutexLock lock(sync_mu_);
   observer_factories_.push_back(std::move(factory));
 }
 
@@ -246,7 +246,7 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::Get(const std::string& 
 
 StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t version,
                                              std::string_view routing_key) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return NotFound("model '" + name + "' is not in the repository");
   const ModelEntry& entry = it->second;
@@ -281,7 +281,7 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
 }
 
 StatusOr<ModelConfig> ModelRepository::Config(const std::string& name) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return NotFound("model '" + name + "' is not in the repository");
   if (!it->second.config) return Unavailable("model '" + name + "' has no valid config: " + it->second.reason);
@@ -289,7 +289,7 @@ StatusOr<ModelConfig> ModelRepository::Config(const std::string& name) const {
 }
 
 std::vector<ModelIndexEntry> ModelRepository::Index() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   std::vector<ModelIndexEntry> index;
   for (const auto& [name, entry] : models_) {
     ModelIndexEntry e{name, {}, entry.reason};
@@ -300,7 +300,7 @@ std::vector<ModelIndexEntry> ModelRepository::Index() const {
 }
 
 std::vector<std::shared_ptr<ModelVersion>> ModelRepository::ReadyVersions() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   std::vector<std::shared_ptr<ModelVersion>> ready;
   for (const auto& [_, entry] : models_) {
     for (const auto& [__, slot] : entry.versions) {
@@ -311,7 +311,7 @@ std::vector<std::shared_ptr<ModelVersion>> ModelRepository::ReadyVersions() cons
 }
 
 bool ModelRepository::AllReady() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   for (const auto& [_, entry] : models_) {
     bool any = false;
     for (const auto& [__, slot] : entry.versions) any = any || slot.serving != nullptr;
@@ -326,18 +326,18 @@ void ModelRepository::RefreshMetrics() const {
 
 void ModelRepository::Shutdown() {
   {
-    std::lock_guard lock(poll_mu_);
+    MutexLock lock(poll_mu_);
     stopping_ = true;
   }
   poll_cv_.notify_all();
   if (poller_.joinable()) poller_.join();
   std::vector<std::string> names;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     for (const auto& [name, _] : models_) names.push_back(name);
   }
   {
-    std::lock_guard sync(sync_mu_);
+    MutexLock sync(sync_mu_);
     // The front-ends stopped first: shut down at once, finishing what is queued.
     for (const auto& name : names) RetireVersions(name, {}, std::chrono::milliseconds(0));
   }

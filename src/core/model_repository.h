@@ -41,6 +41,7 @@
 #include "core/metrics.h"
 #include "core/model_version.h"
 #include "core/repository_scanner.h"
+#include "core/thread_annotations.h"
 #include "core/version_drain.h"
 #include "core/version_router.h"
 
@@ -133,13 +134,14 @@ class ModelRepository {
     std::map<int64_t, VersionSlot> versions;
   };
 
-  Status SyncLocked(const std::string& name);  // requires sync_mu_
+  Status SyncLocked(const std::string& name) REQUIRES(sync_mu_);
   // Loads the versions `desired` of `name` whose files changed; returns the last load error.
   Status LoadVersions(const std::string& name, const std::shared_ptr<const ModelConfig>& config,
-                      StatusOr<Backend*> backend, const std::vector<int64_t>& desired);
-  VersionOptions VersionOptionsFor(const std::string& name, int64_t version) const;  // requires sync_mu_
+                      StatusOr<Backend*> backend, const std::vector<int64_t>& desired) REQUIRES(sync_mu_);
+  VersionOptions VersionOptionsFor(const std::string& name, int64_t version) const REQUIRES(sync_mu_);
   Status RecordModelError(const std::string& name, Status error);
-  void SetState(const std::string& name, VersionStatus* status, ModelState state, std::string reason = "");
+  void SetState(const std::string& name, VersionStatus* status, ModelState state, std::string reason = "")
+      REQUIRES(mu_);
   // Takes `name`'s versions not in `keep` out of routing (UNLOADING) and
   // starts their drains (each waits at most `patience` for its requests);
   // the futures are ready once each is freed.
@@ -152,14 +154,14 @@ class ModelRepository {
   Metrics* const metrics_;
   std::atomic<int64_t> max_tensor_elements_{kDefaultMaxTensorElements};
 
-  std::mutex sync_mu_;  // serialises Sync/Unload/Poll
-  std::vector<RequestObserverFactory> observer_factories_;  // guarded by sync_mu_
-  mutable std::shared_mutex mu_;
-  std::map<std::string, ModelEntry> models_;  // guarded by mu_
+  Mutex sync_mu_;  // serialises Sync/Unload/Poll
+  std::vector<RequestObserverFactory> observer_factories_ GUARDED_BY(sync_mu_);
+  mutable SharedMutex mu_;
+  std::map<std::string, ModelEntry> models_ GUARDED_BY(mu_);
 
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;  // guarded by poll_mu_
-  bool stopping_ = false;            // guarded by poll_mu_
+  Mutex poll_mu_;
+  std::condition_variable poll_cv_;  // waits on poll_mu_
+  bool stopping_ GUARDED_BY(poll_mu_) = false;
   std::thread poller_;
   Drainer drainer_;  // declared last: its drains touch models_ when they finish
 };

@@ -100,11 +100,12 @@ Status RecommendationEngine::Run(std::shared_ptr<ModelVersion> model, InferenceR
 }
 
 Status RecommendationEngine::Recommend(RecommendationQuery query, std::function<void(Status, Recommendation)> done) const {
-  RETURN_IF_ERROR(ValidateQuery(query));
+  // The model first (NOT_FOUND before anything about the body), as on every front-end.
   const std::string& name = query.model_name.empty() ? default_model_ : query.model_name;
   if (!IsValidModelName(name)) return InvalidArgument("model_name: '" + name + "' is not a valid model name");
   // Sticky traffic splits key on the user, so a user keeps one version.
   ASSIGN_OR_RETURN(RouteResult route, repository_->Route(name, query.model_version, query.user_id));
+  RETURN_IF_ERROR(ValidateQuery(query));
   ASSIGN_OR_RETURN(const int scores_index, RecommenderScoresOutput(*route.primary, query.features.size()));
 
   const std::vector<std::string>& labels = route.primary->labels(scores_index);

@@ -14,6 +14,7 @@
 #include "core/inference.h"
 #include "core/metrics.h"
 #include "core/model_version.h"
+#include "core/thread_annotations.h"
 
 namespace protoserve {
 
@@ -33,7 +34,7 @@ class ShadowPair {
         agreement_(std::move(agreement)) {}
 
   void Offer(bool is_primary, Answer answer) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     (is_primary ? primary_ : shadow_) = std::move(answer);
     if (primary_ && shadow_ && metrics_) {
       metrics_->RecordShadow(model_, primary_version_, shadow_version_, agreement_(*primary_, *shadow_));
@@ -45,8 +46,8 @@ class ShadowPair {
   const std::string model_;
   const int64_t primary_version_, shadow_version_;
   const Agreement agreement_;
-  std::mutex mu_;
-  std::optional<Answer> primary_, shadow_;  // guarded by mu_
+  Mutex mu_;
+  std::optional<Answer> primary_ GUARDED_BY(mu_), shadow_ GUARDED_BY(mu_);
 };
 
 // Agreement of two answers of the same request: the share of rows whose first

@@ -36,7 +36,7 @@ std::shared_future<void> Drainer::Drain(std::unique_ptr<ServingVersion> version,
   std::shared_future<void> future = done->get_future().share();
   std::shared_ptr<ServingVersion> held(std::move(version));
   held->Retire();  // leaves routing now, not when the thread starts
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // Joins the drains that finished (their threads would keep their stacks).
   std::erase_if(threads_, [](PendingDrain& d) {
     if (d.done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
@@ -56,7 +56,7 @@ std::shared_future<void> Drainer::Drain(std::unique_ptr<ServingVersion> version,
 void Drainer::WaitAll() {
   std::vector<PendingDrain> drains;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     drains.swap(threads_);
   }
   for (auto& d : drains) d.thread.join();

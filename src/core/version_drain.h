@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/model_version.h"
+#include "core/thread_annotations.h"
 
 namespace protoserve {
 
@@ -58,12 +59,12 @@ class Drainer {
   void WaitAll();
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   struct PendingDrain {
     std::thread thread;
     std::shared_future<void> done;
   };
-  std::vector<PendingDrain> threads_;  // guarded by mu_
+  std::vector<PendingDrain> threads_ GUARDED_BY(mu_);
 };
 
 }  // namespace protoserve

@@ -58,7 +58,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerCo
 
 void InferenceService::StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
                                   inference::ModelInferResponse* response, std::function<void(Status)> done) {
-  RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
+  RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}};
   auto decoded = std::make_shared<DecodedInferRequest>();
   // Inputs are views into the gRPC message, which dies with this call.
   auto decode = [&request, decoded](const ModelVersion&) { return DecodeForServer(request, decoded.get()); };

@@ -21,6 +21,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/thread_annotations.h"
+
 namespace protoserve {
 
 template <typename Request, typename Response>
@@ -47,7 +49,7 @@ class OrderedStreamReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
 
   void OnReadDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (!ok) {
       reads_done_ = true;
       MaybeFinishLocked();
@@ -59,10 +61,10 @@ class OrderedStreamReactor : public grpc::ServerBidiReactor<Request, Response> {
     std::unique_ptr<Request> request = std::move(reading_);
     const bool read_more = slots_.size() < max_in_flight_;
     if (!read_more) read_paused_ = true;
-    lock.unlock();
+    lock.Unlock();
     if (read_more) StartNextRead();
     Process(std::move(request), [this, slot](Response response) {
-      std::lock_guard guard(mu_);
+      MutexLock guard(mu_);
       slot->response = std::move(response);
       slot->ready = true;
       --pending_;
@@ -72,14 +74,14 @@ class OrderedStreamReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     writing_ = false;
     slots_.pop_front();
     if (!ok) write_failed_ = true;
     WriteNextLocked();
     if (read_paused_ && !reads_done_ && slots_.size() < max_in_flight_) {
       read_paused_ = false;
-      lock.unlock();
+      lock.Unlock();
       StartNextRead();
       return;
     }
@@ -87,20 +89,20 @@ class OrderedStreamReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
 
   void OnCancel() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
     MaybeFinishLocked();
   }
 
   void OnDone() override { delete this; }
 
-  void WriteNextLocked() {
+  void WriteNextLocked() REQUIRES(mu_) {
     if (writing_ || write_failed_ || cancelled_ || slots_.empty() || !slots_.front()->ready) return;
     writing_ = true;
     this->StartWrite(&slots_.front()->response);
   }
 
-  void MaybeFinishLocked() {
+  void MaybeFinishLocked() REQUIRES(mu_) {
     if (finished_ || pending_ > 0 || writing_) return;
     if (cancelled_ || write_failed_) {
       finished_ = true;
@@ -112,16 +114,16 @@ class OrderedStreamReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
 
   const size_t max_in_flight_;
-  std::mutex mu_;
+  Mutex mu_;
   std::unique_ptr<Request> reading_;         // the buffer of the outstanding read
-  std::deque<std::shared_ptr<Slot>> slots_;  // guarded by mu_: responses in request order
-  size_t pending_ = 0;                       // guarded by mu_: Process() calls not yet done
-  bool writing_ = false;                     // guarded by mu_
-  bool reads_done_ = false;                  // guarded by mu_
-  bool read_paused_ = false;                 // guarded by mu_: too many in flight
-  bool cancelled_ = false;                   // guarded by mu_
-  bool write_failed_ = false;                // guarded by mu_
-  bool finished_ = false;                    // guarded by mu_
+  std::deque<std::shared_ptr<Slot>> slots_ GUARDED_BY(mu_);  // responses in request order
+  size_t pending_ GUARDED_BY(mu_) = 0;  // Process() calls not yet done
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool reads_done_ GUARDED_BY(mu_) = false;
+  bool read_paused_ GUARDED_BY(mu_) = false;  // too many in flight
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  bool write_failed_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace protoserve

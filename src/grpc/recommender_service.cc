@@ -19,7 +19,7 @@ RecommendationQuery ToQuery(const RecommendationRequest& request) {
 }
 
 RequestContext CallContext(grpc::CallbackServerContext* context) {
-  return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }};
+  return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}};
 }
 
 // The seed's response has no id field: a client that sends x-request-id

@@ -29,19 +29,19 @@ constexpr size_t kMaxLoggedTarget = 512;
 // ---------------------------------------------------------------- registry
 
 void ConnectionRegistry::Add(const std::shared_ptr<HttpSession>& session) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   sessions_.emplace(session.get(), session);
 }
 
 void ConnectionRegistry::Remove(const HttpSession* session) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   sessions_.erase(session);
   if (sessions_.empty()) empty_cv_.notify_all();
 }
 
 std::vector<std::shared_ptr<HttpSession>> ConnectionRegistry::Live() const {
   std::vector<std::shared_ptr<HttpSession>> live;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [key, weak] : sessions_) {
     if (auto session = weak.lock()) live.push_back(std::move(session));
   }
@@ -49,8 +49,8 @@ std::vector<std::shared_ptr<HttpSession>> ConnectionRegistry::Live() const {
 }
 
 bool ConnectionRegistry::WaitUntilEmpty(SteadyClock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  return empty_cv_.wait_until(lock, deadline, [this] { return sessions_.empty(); });
+  MutexLock lock(mu_);
+  return empty_cv_.wait_until(lock.native(), deadline, [this]() REQUIRES(mu_) { return sessions_.empty(); });
 }
 
 // ---------------------------------------------------------------- session
@@ -143,9 +143,9 @@ void HttpSession::OnHeader(beast::error_code ec) {
   if (beast::iequals(request[http::field::expect], "100-continue")) {
     auto go_ahead = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
     stream_.expires_after(server_->options.idle_timeout);
-    auto on_written = [self = shared_from_this(), go_ahead](beast::error_code ec, size_t) {
+    auto on_written = [self = shared_from_this(), go_ahead](beast::error_code write_ec, size_t) {
       // Cut by the body deadline: part of the 100 went out, a 408 cannot follow.
-      if (ec) return self->Close();
+      if (write_ec) return self->Close();
       self->ReadBody();
     };
     return WithStream([&](auto& stream) { http::async_write(stream, *go_ahead, std::move(on_written)); });

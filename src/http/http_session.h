@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "http/http_request_parser.h"
 #include "http/http_server.h"
 
@@ -50,15 +51,15 @@ class ConnectionRegistry {
   bool WaitUntilEmpty(std::chrono::steady_clock::time_point deadline);
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable empty_cv_;  // guarded by mu_: sessions_ became empty
-  std::unordered_map<const HttpSession*, std::weak_ptr<HttpSession>> sessions_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::condition_variable empty_cv_;  // waits on mu_: sessions_ became empty
+  std::unordered_map<const HttpSession*, std::weak_ptr<HttpSession>> sessions_ GUARDED_BY(mu_);
 };
 
 // What the server and all its connections share.
 struct HttpServerState {
-  HttpServerState(HttpServerOptions options, HttpHandler* handler)
-      : options(std::move(options)), handler(handler), io_context(this->options.threads) {}
+  HttpServerState(HttpServerOptions server_options, HttpHandler* server_handler)
+      : options(std::move(server_options)), handler(server_handler), io_context(options.threads) {}
 
   const HttpServerOptions options;
   HttpHandler* const handler;

@@ -166,7 +166,7 @@ HttpResponse KServeRest::RepositoryIndex(const std::string& body) const {
 }
 
 KServeRest::~KServeRest() {
-  std::lock_guard lock(control_mu_);
+  MutexLock lock(control_mu_);
   for (std::future<void>& task : control_tasks_) task.wait();
 }
 
@@ -186,7 +186,7 @@ void KServeRest::RepositoryModelControl(const std::string& model, bool load, con
           ErrorResponse(InvalidArgument("load parameters (config/file overrides) are not supported")));
     }
   }
-  std::lock_guard lock(control_mu_);
+  MutexLock lock(control_mu_);
   std::erase_if(control_tasks_, [](std::future<void>& task) {
     return task.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   });

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/inference_server.h"
+#include "core/thread_annotations.h"
 #include "http/http_handler.h"
 
 namespace protoserve {
@@ -48,8 +49,8 @@ class KServeRest {
  private:
   const InferenceServer* const server_;
 
-  std::mutex control_mu_;
-  std::vector<std::future<void>> control_tasks_;  // guarded by control_mu_: loads/unloads running
+  Mutex control_mu_;
+  std::vector<std::future<void>> control_tasks_ GUARDED_BY(control_mu_);  // loads/unloads running
 };
 
 // Load/unload requests running at once beyond this are refused with 429.

@@ -73,7 +73,7 @@ Status FillModelStatistics(const ModelRepository& repository, const std::string&
     FillDuration(ok, s.compute_input_ns.load(), infer->mutable_compute_input());
     FillDuration(ok, s.compute_ns.load(), infer->mutable_compute_infer());
     FillDuration(ok, s.compute_output_ns.load(), infer->mutable_compute_output());
-    std::lock_guard lock(s.batch_mu);
+    MutexLock lock(s.batch_mu);
     for (const auto& [size, bucket] : s.by_batch_size) {
       auto* b = out->add_batch_stats();
       b->set_batch_size(size);

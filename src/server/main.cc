@@ -310,12 +310,12 @@ int main(int argc, char** argv) {
     spdlog::info("auth: {} token(s) from {}", (*authorizer)->token_count(), flags.auth_tokens);
     grpc_options.security.authorizer = std::move(authorizer).value();
   }
-  GrpcServer grpc_server(grpc_options, {&recommender_service, &inference_service});
-  if (Status s = grpc_server.Start(); !s.ok()) {
+  GrpcServer grpc_front_end(grpc_options, {&recommender_service, &inference_service});
+  if (Status s = grpc_front_end.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  spdlog::info("gRPC listening on {}:{}", flags.address, grpc_server.port());
+  spdlog::info("gRPC listening on {}:{}", flags.address, grpc_front_end.port());
 
   HttpServerOptions http_options;
   http_options.address = flags.http_address.empty() ? flags.address : flags.http_address;
@@ -346,7 +346,7 @@ int main(int argc, char** argv) {
   HttpServer http_server(http_options, &http_auth_handler);
   if (Status s = http_server.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
-    grpc_server.Shutdown(std::chrono::milliseconds(0));
+    grpc_front_end.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
   spdlog::info("HTTP listening on {}:{}{}", http_options.address, http_server.port(),
@@ -362,7 +362,7 @@ int main(int argc, char** argv) {
   if (Status s = loaded; !s.ok()) {
     spdlog::error("{}", s.message());
     http_server.Shutdown(std::chrono::milliseconds(0));
-    grpc_server.Shutdown(std::chrono::milliseconds(0));
+    grpc_front_end.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
   for (const auto& model : repository.Index()) {
@@ -373,7 +373,7 @@ int main(int argc, char** argv) {
     spdlog::info("model '{}' versions [{}]{}", model.name, versions, model.reason.empty() ? "" : " " + model.reason);
   }
   const bool ready = repository.AllReady();
-  grpc_server.SetServing(ready);
+  grpc_front_end.SetServing(ready);
   server.set_state(ServerState::kReady);
   spdlog::info("protoserve {} ({} model(s), control mode {})", ready ? "ready" : "started with failed models",
                repository.Index().size(), flags.model_control_mode);
@@ -385,14 +385,14 @@ int main(int argc, char** argv) {
     // Health says NOT_SERVING while calls are still served: clients and load
     // balancers that watch health move away before the listener closes
     // (gRPC fails calls that arrive after Server::Shutdown began).
-    grpc_server.SetServing(false);
+    grpc_front_end.SetServing(false);
     spdlog::info("NOT_SERVING; still serving for {} s before draining", flags.shutdown_delay_secs);
     std::this_thread::sleep_for(std::chrono::seconds(flags.shutdown_delay_secs));
   }
   // Both front-ends drain at once, within one grace period, before the models go.
   const auto grace = std::chrono::seconds(flags.shutdown_grace_secs);
   auto http_stopped = std::async(std::launch::async, [&] { http_server.Shutdown(grace); });
-  grpc_server.Shutdown(grace);
+  grpc_front_end.Shutdown(grace);
   http_stopped.wait();
   repository.Shutdown();
   spdlog::info("protoserve stopped");

@@ -114,8 +114,8 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
         shared_->endpoints, [self = this->shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
           if (ec) return self->Fail(ec);
           if constexpr (std::is_same_v<Stream, TlsStream>) {
-            self->stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
-              if (ec) return self->Fail(ec);
+            self->stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code handshake_ec) {
+              if (handshake_ec) return self->Fail(handshake_ec);
               self->connected_ = true;
               self->Write();
             });
@@ -142,7 +142,7 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
       self->parser_.emplace();
       self->parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
       http::async_read(*self->stream_, self->buffer_, *self->parser_,
-                       [self](beast::error_code ec, size_t) { self->OnRead(ec); });
+                       [self](beast::error_code read_ec, size_t) { self->OnRead(read_ec); });
     });
   }
 

@@ -83,6 +83,15 @@ TEST_F(InferenceServerTest, UnknownModelIsNotFoundBeforeTheBodyIsDecoded) {
   EXPECT_TRUE(decoded);
 }
 
+TEST_F(InferenceServerTest, RecommenderLooksTheModelUpBeforeCheckingTheQuery) {
+  RecommendationEngine engine(repository_.get(), "absent");
+  InferenceServer server(repository_.get(), &engine, &metrics_, {});
+  RecommendationQuery query;  // empty user_id: invalid, but the model is looked up first
+  std::promise<Status> answered;
+  server.Recommend({}, query, [&](Status s, Recommendation, RequestScope) { answered.set_value(s); });
+  EXPECT_EQ(answered.get_future().get().code(), StatusCode::kNotFound);
+}
+
 TEST_F(InferenceServerTest, AnswersWithTheIdAndMirrorsToTheShadow) {
   InferenceServer server = Make();
   Outcome made = Infer(server, {}, "m", [](const ModelVersion&) { return StatusOr<DecodedRequest>(ValidRequest()); });

@@ -155,7 +155,7 @@ TEST_F(RequestObserverTest, StatisticsAndMetricsCountWhatTheEventsSay) {
   EXPECT_GT(stats.success_ns.load(), 0u);
   EXPECT_GT(stats.last_inference_ms.load(), 0u);
   {
-    std::lock_guard lock(stats.batch_mu);
+    MutexLock lock(stats.batch_mu);
     EXPECT_EQ(stats.by_batch_size.at(3).count, 1u);
     EXPECT_EQ(stats.by_batch_size.at(1).count, 1u);  // warm-up runs before READY, unobserved
   }
