@@ -109,6 +109,13 @@ def cli(*args, check=False, timeout=60):
     return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=timeout, check=check)
 
 
+def load_samples(name):
+    """The samples `make models` wrote for model `name` (build/data/<name>_samples.json)."""
+    import json
+    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
+        return json.load(f)
+
+
 def wait_until(predicate, timeout=30, interval=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:

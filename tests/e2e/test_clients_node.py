@@ -14,21 +14,16 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, REPO, ROOT, Server  # noqa: E402
+from harness import REPO, ROOT, Server, load_samples  # noqa: E402
 
 NODE_DIR = os.path.join(ROOT, "examples", "node")
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 TOL = 1e-5
 
 
-def load(name):
-    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
-        return json.load(f)
-
-
-RECOMMENDER = load("recommender")
-FASHION = load("fashion_mnist")
-PATIENT = load("patient_outcome")
+RECOMMENDER = load_samples("recommender")
+FASHION = load_samples("fashion_mnist")
+PATIENT = load_samples("patient_outcome")
 
 
 def npm_ci_if_needed():

@@ -1,6 +1,5 @@
 """e2e: the Python client (examples/python/protoserve_client.py) against the real server."""
 import atexit
-import json
 import os
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, PYTHON, REPO, ROOT, Server  # noqa: E402
+from harness import PYTHON, REPO, ROOT, Server, load_samples  # noqa: E402
 
 # Stubs into a scratch dir, not the source tree (recommend.py, run below, inherits it).
 if "PROTOSERVE_STUBS_DIR" not in os.environ:
@@ -23,14 +22,9 @@ from protoserve_client import (ProtoserveClient, ProtoserveError, Query, Recomme
                                decode_tensor, encode_tensor, kserve_datatype, user_hash)
 
 
-def load(name):
-    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
-        return json.load(f)
-
-
-RECOMMENDER = load("recommender")
-FASHION = load("fashion_mnist")
-PATIENT = load("patient_outcome")
+RECOMMENDER = load_samples("recommender")
+FASHION = load_samples("fashion_mnist")
+PATIENT = load_samples("patient_outcome")
 TOL = 1e-5
 
 

@@ -15,7 +15,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, Server, stubs  # noqa: E402
+from harness import DATA, Server, load_samples, stubs  # noqa: E402
 from rest_client import (Rest, binary_request, infer_body, metric_samples, outputs_of,  # noqa: E402
                          read_response)
 
@@ -26,14 +26,9 @@ import recommender_pb2 as rpb  # noqa: E402
 import recommender_pb2_grpc  # noqa: E402
 
 
-def load(name):
-    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
-        return json.load(f)
-
-
-RECOMMENDER = load("recommender")
-FASHION = load("fashion_mnist")
-PATIENT = load("patient_outcome")
+RECOMMENDER = load_samples("recommender")
+FASHION = load_samples("fashion_mnist")
+PATIENT = load_samples("patient_outcome")
 TOL = 1e-5
 HEADER_TIMEOUT = 2
 

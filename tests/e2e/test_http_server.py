@@ -17,20 +17,15 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, Server, stubs, wait_until  # noqa: E402
+from harness import DATA, Server, load_samples, stubs, wait_until  # noqa: E402
 from rest_client import Rest, binary_request, infer_body, metric_samples, outputs_of, read_response  # noqa: E402
 
 stubs()
 
 
-def load(name):
-    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
-        return json.load(f)
-
-
-RECOMMENDER = load("recommender")
-FASHION = load("fashion_mnist")
-PATIENT = load("patient_outcome")
+RECOMMENDER = load_samples("recommender")
+FASHION = load_samples("fashion_mnist")
+PATIENT = load_samples("patient_outcome")
 
 
 class LimitsE2E(unittest.TestCase):

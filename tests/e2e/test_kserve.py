@@ -9,22 +9,17 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DATA, Server, cli, stubs  # noqa: E402
+from harness import DATA, Server, cli, load_samples, stubs  # noqa: E402
 
 stubs()
 import inference_pb2 as pb  # noqa: E402
 import inference_pb2_grpc  # noqa: E402
 
 
-def load(name):
-    with open(os.path.join(DATA, f"{name}_samples.json")) as f:
-        return json.load(f)
-
-
-RECOMMENDER = load("recommender")
-FASHION = load("fashion_mnist")
-PATIENT = load("patient_outcome")
-RECORD = load("patient_record")
+RECOMMENDER = load_samples("recommender")
+FASHION = load_samples("fashion_mnist")
+PATIENT = load_samples("patient_outcome")
+RECORD = load_samples("patient_record")
 TOL = 1e-5
 
 

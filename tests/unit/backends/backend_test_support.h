@@ -12,14 +12,11 @@
 #include "core/backend.h"
 #include "core/model_config.h"
 #include "core/tensor.h"
+#include "support/parse_config.h"
 
 namespace protoserve::testing {
 
-inline ModelConfig Config(const std::string& text) {
-  auto parsed = ParseModelConfig(text, "m");
-  if (!parsed.ok()) throw std::runtime_error(parsed.status().ToString());
-  return std::move(parsed).value();
-}
+inline ModelConfig Config(const std::string& text) { return ParseConfigOrFail(text); }
 
 inline Tensor Floats(Shape shape, const std::vector<float>& values) {
   return Tensor::FromString(DataType::kFp32, std::move(shape),

@@ -7,6 +7,7 @@
 
 #include "core/model_repository.h"
 #include "support/fake_backend.h"
+#include "support/parse_config.h"
 
 namespace protoserve {
 namespace {
@@ -15,11 +16,7 @@ using testing::FakeBackend;
 using testing::TempRepository;
 using testing::WriteFile;
 
-ModelConfig Parse(const std::string& text) {
-  auto parsed = ParseModelConfig(text, "m");
-  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
-  return parsed.ok() ? *parsed : ModelConfig();
-}
+ModelConfig Parse(const std::string& text) { return testing::ParseConfigOrFail(text); }
 
 constexpr const char* kModel = R"(backend: "fake" max_batch_size: 4
 input { name: "x" data_type: TYPE_FP32 dims: [ 3 ] }

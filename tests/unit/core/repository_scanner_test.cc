@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "support/fake_backend.h"
+#include "support/parse_config.h"
 
 namespace protoserve {
 namespace {
@@ -16,11 +17,7 @@ using testing::DoublingConfig;
 using testing::TempRepository;
 using testing::WriteFile;
 
-ModelConfig Parsed(const std::string& text) {
-  auto parsed = ParseModelConfig(text, "m");
-  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
-  return parsed.ok() ? *parsed : ModelConfig();
-}
+ModelConfig Parsed(const std::string& text) { return testing::ParseConfigOrFail(text); }
 
 TEST(RepositoryScannerTest, ModelsAreValidNamesWithAConfigAndVersionsArePositiveNumbers) {
   TempRepository disk("scanner");
