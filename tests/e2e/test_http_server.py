@@ -161,12 +161,22 @@ class LifecycleE2E(unittest.TestCase):
         with Server() as server:
             s = RECOMMENDER[0]
             body = json.dumps({"user_id": s["user_id"], "features": s["features"]})
+            rest = Rest(server.http_port)
+
+            def answered():
+                text = rest.call("GET", "/metrics")[2].decode()
+                return sum(s.value for s in metric_samples(text) if s.name == "protoserve_requests_total"
+                           and s.labels["api"] == "http" and s.labels["model"] == "recommender")
+
+            before = answered()
             conns = [http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30) for _ in range(20)]
             for conn in conns:
                 conn.connect()
             for conn in conns:
                 conn.request("POST", "/v1/recommendations", body=body)
-            time.sleep(0.05)  # every request is with the server
+            # Every request is with the server (counted), its answer still unread by the client.
+            self.assertTrue(wait_until(lambda: answered() - before == 20, 30), answered() - before)
+            rest.close()
             server.proc.send_signal(signal.SIGTERM)
             results = []
             for conn in conns:
