@@ -254,10 +254,12 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
     auto slot = entry.versions.find(v);
     return slot != entry.versions.end() && slot->second.serving != nullptr;
   };
-  int64_t latest_ready = 0;
-  for (auto v = entry.versions.rbegin(); v != entry.versions.rend() && latest_ready == 0; ++v) {
-    if (v->second.serving) latest_ready = v->first;
-  }
+  auto latest_ready = [&entry] {
+    for (auto v = entry.versions.rbegin(); v != entry.versions.rend(); ++v) {
+      if (v->second.serving) return v->first;
+    }
+    return int64_t{0};
+  };
   const RouteChoice choice = entry.router.Choose(version, routing_key, ready, latest_ready);
   if (choice.primary == 0) {
     std::string why = entry.reason;

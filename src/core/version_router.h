@@ -31,14 +31,14 @@ class VersionRouter {
   explicit VersionRouter(TrafficSplit split) : split_(std::move(split)) {}
 
   // `requested`: the version the request names, 0 for the default.
-  // `ready(v)`: whether version v is READY. `latest_ready`: the highest
-  // READY version (0 when none).
-  template <typename Ready>
-  RouteChoice Choose(int64_t requested, std::string_view routing_key, Ready ready, int64_t latest_ready) const {
+  // `ready(v)`: whether version v is READY. `latest_ready()`: the highest
+  // READY version (0 when none), asked only when no split version answers.
+  template <typename Ready, typename LatestReady>
+  RouteChoice Choose(int64_t requested, std::string_view routing_key, Ready ready, LatestReady latest_ready) const {
     if (requested != 0) return {requested, 0};
     RouteChoice choice;
     if (split_.enabled()) choice.primary = split_.Pick(routing_key, ready);
-    if (choice.primary == 0) choice.primary = latest_ready;
+    if (choice.primary == 0) choice.primary = latest_ready();
     if (choice.primary == 0) return choice;
     const int64_t shadow = split_.shadow_version;
     if (shadow != 0 && shadow != choice.primary && ready(shadow) && split_.MirrorThis(routing_key)) {

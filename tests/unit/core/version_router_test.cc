@@ -31,7 +31,7 @@ struct Ready {
 };
 
 RouteChoice Choose(const VersionRouter& router, int64_t requested, const std::string& key, const Ready& ready) {
-  return router.Choose(requested, key, ready, ready.latest());
+  return router.Choose(requested, key, ready, [&ready] { return ready.latest(); });
 }
 
 TEST(VersionRouterTest, WithoutSplitTheLatestReadyVersionAnswers) {
