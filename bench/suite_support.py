@@ -80,13 +80,53 @@ def free_port():
         return s.getsockname()[1]
 
 
-def bench(build, *args, duration):
+def bench(build, *args, duration, warmup="1s"):
     cmd = [os.path.join(build, "protoserve-cli"), "bench", "--format", "json", "--no-progress", "-d", duration,
-           "--warmup", "1s", *args]
+           "--warmup", warmup, *args]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{out.stderr}")
     return json.loads(out.stdout)["runs"]
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_usage(pid):
+    """(CPU seconds, user + system; context switches, voluntary + involuntary, summed over its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of proc(5))
+    switches = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return cpu, switches
+
+
+def costed_bench(build, server_pid, *args, duration):
+    """One `bench` run per concurrency level (args must hold a single -c value), with what each request cost:
+    the server's CPU (from /proc/<pid>/stat) and context switches (its threads' /proc status) over the measured
+    window, and the load generator's own CPU (its rusage), each divided by the requests answered. A separate
+    1 s run warms up first, so the window holds only measured requests."""
+    bench(build, *args, duration="1s", warmup="0s")
+    client_before = os.times()
+    cpu_before, cs_before = process_usage(server_pid)
+    run = bench(build, *args, duration=duration, warmup="0s")[0]
+    cpu_after, cs_after = process_usage(server_pid)
+    client_after = os.times()
+    n = max(1, run["requests"])
+    client_cpu = (client_after.children_user - client_before.children_user +
+                  client_after.children_system - client_before.children_system)
+    run["server_cpu_us"] = 1e6 * (cpu_after - cpu_before) / n
+    run["client_cpu_us"] = 1e6 * client_cpu / n
+    run["server_cs"] = (cs_after - cs_before) / n
+    return run
 
 
 def command_text(*args, duration):

@@ -37,6 +37,7 @@ output [
 instance_group [ { count: 2 kind: KIND_CPU } ]
 dynamic_batching { max_queue_delay_microseconds: 500 }
 parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "1" } }
+parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "true" } }
 """
 
 

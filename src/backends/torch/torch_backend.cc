@@ -103,6 +103,17 @@ void ConfigureBlasThreads() {
   }
 }
 
+// The protoserve parameter OPTIMIZE_FOR_INFERENCE ("true"/"false", default
+// false): torch::jit::freeze + optimize_for_inference at load. Opt-in, as
+// freezing changes what a module exposes (attributes become constants) and
+// the rewritten graph may round differently in the last bit.
+StatusOr<bool> OptimizeForInference(const ModelConfig& config) {
+  const std::optional<std::string> value = ConfigParameter(config, "OPTIMIZE_FOR_INFERENCE");
+  if (!value || *value == "false") return false;
+  if (*value == "true") return true;
+  return InvalidArgument("OPTIMIZE_FOR_INFERENCE must be \"true\" or \"false\", got \"" + *value + "\"");
+}
+
 class TorchBackend : public Backend {
  public:
   TorchBackend() { ConfigureBlasThreads(); }
@@ -119,9 +130,19 @@ class TorchBackend : public Backend {
     if (!std::filesystem::is_regular_file(path, ec)) {
       return NotFound("missing model file " + path.string() + (ec ? ": " + ec.message() : ""));
     }
+    ASSIGN_OR_RETURN(bool optimize, OptimizeForInference(config));
     try {
       torch::jit::Module module = torch::jit::load(path.string());
       module.eval();
+      if (optimize) {
+        // Folds the weights into the graph as constants and rewrites it for
+        // inference: a Linear's weight is stored pre-transposed, so the small
+        // batches a server runs do not re-pack it on every call (OpenBLAS
+        // spent most of the recommender's forward pass copying its 1000x64
+        // item layer; docs/benchmarks.md). Training-only attributes go.
+        torch::jit::Module frozen = torch::jit::freeze(module);
+        module = torch::jit::optimize_for_inference(frozen);
+      }
       return std::unique_ptr<LoadedModel>(new TorchModel(std::move(module), config, static_cast<int>(threads)));
     } catch (const std::exception& e) {
       return InvalidArgument("cannot load TorchScript " + path.string() + ": " + e.what());

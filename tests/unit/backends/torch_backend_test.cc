@@ -111,5 +111,39 @@ def forward(self, x):
   EXPECT_NE(thrown.message().find("torch forward failed"), std::string::npos) << thrown.ToString();
 }
 
+TEST(TorchBackendTest, OptimizeForInferenceKeepsTheAnswersAndRejectsABadValue) {
+  VersionDir dir;
+  torch::jit::Module module("M");
+  module.register_parameter("w", torch::tensor({0.5f, -1.0f, 2.0f, 0.25f, 1.5f, -0.75f}).reshape({3, 2}), false);
+  module.register_parameter("b", torch::tensor({0.1f, 0.2f, 0.3f}), false);
+  module.define(R"(
+def forward(self, x):
+    return torch.log_softmax(torch.matmul(torch.relu(x), self.w.t()) + self.b, 1)
+)");
+  module.save((dir.path() / "model.pt").string());
+  const std::string config = R"(backend: "pytorch" max_batch_size: 8
+input { name: "x" data_type: TYPE_FP32 dims: [ 2 ] }
+output { name: "y" data_type: TYPE_FP32 dims: [ 3 ] })";
+  auto plain = LoadOk(config, dir);
+  auto optimized = LoadOk(config + R"(parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "true" } })",
+                          dir);
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(optimized, nullptr);
+  for (int rows : {1, 3}) {
+    std::vector<float> x;
+    for (int i = 0; i < 2 * rows; ++i) x.push_back(0.7f * static_cast<float>(i) - 1.0f);
+    std::vector<Tensor> a, b;
+    ASSERT_TRUE(plain->Execute({Floats({rows, 2}, x)}, &a).ok());
+    ASSERT_TRUE(optimized->Execute({Floats({rows, 2}, x)}, &b).ok());
+    const std::vector<float> want = Values(a[0]), got = Values(b[0]);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << "rows " << rows << " i " << i;
+  }
+  auto bad = MakeTorchBackend()->Load(
+      Config(config + R"(parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "yes" } })"), dir.path());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("OPTIMIZE_FOR_INFERENCE"), std::string::npos) << bad.status().ToString();
+}
+
 }  // namespace
 }  // namespace protoserve
