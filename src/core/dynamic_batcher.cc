@@ -77,6 +77,8 @@ Status DynamicBatcher::Start() {
 }
 
 Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
+  std::vector<std::unique_ptr<PendingRequest>> batch;
+  std::vector<Dropped> dropped;
   {
     MutexLock lock(mu_);
     if (!accepting_) return Unavailable("model version is not accepting requests (loading or unloading)");
@@ -84,41 +86,98 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
       return ResourceExhausted("request queue is full (max_queue_size=" + std::to_string(options_.max_queue_size) + ")");
     }
     request->enqueued = clock_.Now();
-    // When nothing is executing, or when an instance is free and the model
-    // never waits for company (max_queue_delay 0: an instance thread would
-    // start this request alone at once anyway). Otherwise requests take the
-    // queue, where they are batched.
-    const int slots = std::max(1, options_.instance_count);
-    const bool free_instance =
-        executing_ == 0 || (executing_ < slots && options_.max_queue_delay <= Clock::duration::zero());
-    const bool quick = std::chrono::nanoseconds(mean_compute_ns_.load(std::memory_order_relaxed)) <
-                       options_.inline_max_compute;
-    const bool run_inline = options_.inline_when_idle && quick && queue_.empty() && free_instance &&
-                            request->deadline > request->enqueued;
-    if (!run_inline) {
-      queue_.push_back(std::move(request));
-    } else {
-      ++executing_;  // this thread takes an idle instance's slot
+    queue_.push_back(std::move(request));
+    if (!options_.inline_when_idle || !Quick()) {
+      lock.Unlock();
+      work_cv_.notify_one();  // an instance thread executes it
+      return Status::Ok();
     }
+    // Executors drain the queue when their batch finishes (ExecuteAndDrain),
+    // so a request that finds every slot busy just waits there, in company,
+    // and nobody is woken. With a free slot, this thread executes at once
+    // when the model would not wait for company anyway: nothing executing,
+    // no max_queue_delay, no dynamic batching, or a full batch queued.
+    if (executing_ >= std::max(1, options_.instance_count)) return Status::Ok();
+    int64_t rows = 0;
+    BatchableCount(&rows);
+    const bool start_now = executing_ == 0 || !options_.dynamic_batching ||
+                           options_.max_queue_delay <= Clock::duration::zero() || rows >= TargetRows();
+    if (!start_now) return Status::Ok();  // the executing batch's thread takes it with company
+    batch = TakeBatch(&dropped);
+    if (batch.empty()) {  // everything queued had expired
+      lock.Unlock();
+      CompleteDropped(std::move(dropped));
+      return Status::Ok();
+    }
+    ++executing_;  // this thread takes a free instance's slot
   }
-  if (!request) {
-    work_cv_.notify_one();
-    return Status::Ok();
-  }
-  std::vector<std::unique_ptr<PendingRequest>> batch;
-  batch.push_back(std::move(request));
-  std::vector<Completion> completions = ExecuteBatch(std::move(batch));
-  bool more_work;
-  {
-    MutexLock lock(mu_);
-    --executing_;
-    more_work = !queue_.empty();
-  }
-  if (more_work) work_cv_.notify_one();
-  // Last: a completion may release the last handle on the model version
-  // that owns this batcher, after which `this` must not be touched.
-  RunCompletions(std::move(completions));
+  CompleteDropped(std::move(dropped));
+  ExecuteAndDrain(std::move(batch), kMaxInlineBatches);
   return Status::Ok();
+}
+
+bool DynamicBatcher::Quick() const {
+  return std::chrono::nanoseconds(mean_compute_ns_.load(std::memory_order_relaxed)) < options_.inline_max_compute;
+}
+
+void DynamicBatcher::ExecuteAndDrain(std::vector<std::unique_ptr<PendingRequest>> batch, int max_batches) {
+  for (int executed = 1;; ++executed) {
+    std::vector<Completion> completions = ExecuteBatch(std::move(batch));
+    std::vector<Dropped> dropped;
+    bool hand_off = false;
+    {
+      MutexLock lock(mu_);
+      // A caller's thread serves other calls too: past its share of batches,
+      // or once the model proved slow, it hands the rest to an instance
+      // thread, unless those are gone (stopping).
+      if ((executed < max_batches && Quick()) || stopping_) batch = TakeBatch(&dropped);
+      if (batch.empty()) {
+        --executing_;
+        hand_off = !queue_.empty();
+      }
+    }
+    if (hand_off) work_cv_.notify_one();
+    CompleteDropped(std::move(dropped));
+    // With no next batch this is the last touch of `this`: a completion may
+    // release the last handle on the batcher's owner. A taken batch's
+    // requests are still pending, and pending requests keep it alive.
+    RunCompletions(std::move(completions));
+    if (batch.empty()) return;
+  }
+}
+
+std::vector<std::unique_ptr<PendingRequest>> DynamicBatcher::TakeBatch(std::vector<Dropped>* dropped) {
+  DropUnusable(dropped);
+  std::vector<std::unique_ptr<PendingRequest>> batch;
+  if (queue_.empty()) return batch;
+  int64_t rows = 0;
+  const size_t count = BatchableCount(&rows);
+  batch.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+void DynamicBatcher::DropUnusable(std::vector<Dropped>* dropped) {
+  const auto now = clock_.Now();
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    PendingRequest& r = **it;
+    if (r.deadline <= now) {
+      dropped->push_back({std::move(*it), DeadlineExceeded("deadline exceeded while queued")});
+    } else if (r.is_cancelled && r.is_cancelled()) {
+      dropped->push_back({std::move(*it), Cancelled("request cancelled while queued")});
+    } else {
+      ++it;
+      continue;
+    }
+    it = queue_.erase(it);
+  }
+}
+
+void DynamicBatcher::CompleteDropped(std::vector<Dropped> dropped) {
+  for (auto& [request, status] : dropped) request->done(status, {}, BatchTiming{});
 }
 
 void DynamicBatcher::RunCompletions(std::vector<Completion> completions) {
@@ -183,30 +242,16 @@ void DynamicBatcher::InstanceLoop(size_t index) {
     work_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return (stopping_ && queue_.empty()) || (!queue_.empty() && executing_ < slots); });
     if (queue_.empty()) return;  // stopping and drained
 
-    // Complete requests that can no longer be useful without executing them.
-    std::vector<std::pair<std::unique_ptr<PendingRequest>, Status>> dropped;
-    const auto now = clock_.Now();
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      PendingRequest& r = **it;
-      if (r.deadline <= now) {
-        dropped.emplace_back(std::move(*it), DeadlineExceeded("deadline exceeded while queued"));
-      } else if (r.is_cancelled && r.is_cancelled()) {
-        dropped.emplace_back(std::move(*it), Cancelled("request cancelled while queued"));
-      } else {
-        ++it;
-        continue;
-      }
-      it = queue_.erase(it);
-    }
+    std::vector<Dropped> dropped;
+    DropUnusable(&dropped);
     if (!dropped.empty()) {
       lock.Unlock();
-      for (auto& [request, status] : dropped) request->done(status, {}, BatchTiming{});
+      CompleteDropped(std::move(dropped));
       lock.Lock();
       continue;
     }
-
     int64_t rows = 0;
-    size_t count = BatchableCount(&rows);
+    const size_t count = BatchableCount(&rows);
     const bool may_wait = options_.dynamic_batching && !stopping_ && executing_ > 0 &&
                           rows < TargetRows() && count == queue_.size();
     if (may_wait) {
@@ -216,13 +261,7 @@ void DynamicBatcher::InstanceLoop(size_t index) {
         continue;  // re-evaluate with whatever arrived
       }
     }
-
-    std::vector<std::unique_ptr<PendingRequest>> batch;
-    batch.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
+    std::vector<std::unique_ptr<PendingRequest>> batch = TakeBatch(&dropped);  // nothing left to drop
     ++executing_;
     const bool more_work = !queue_.empty();
     lock.Unlock();

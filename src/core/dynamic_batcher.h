@@ -8,21 +8,30 @@
 // is below its target size AND other requests are executing on other
 // instances: under load this fills batches, while a lone request at low load
 // runs at once instead of waiting for a batch that will not come.
-// When nothing is queued and an instance is free, Enqueue() runs the request
-// at once on the caller's thread (`inline_when_idle`), holding that
-// instance's slot: this saves two thread hand-offs per request (measured:
-// docs/benchmarks.md). With a max_queue_delay, only when nothing at all is
-// executing, so that under load requests take the queue and wait there for
-// company; with none, whenever a slot is free (an instance thread would run
-// the request alone at once anyway). Never for a model whose executions take
-// long (`inline_max_compute`): those run on instance threads. Once every instance is busy requests
-// queue and batch; batches executing at once never exceed `instance_count`.
+// Batches form on the threads that execute them, so batching wakes nobody:
+// for a quick model (recent executions averaged under `inline_max_compute`,
+// with `inline_when_idle`), the caller's thread (a gRPC callback thread or
+// an HTTP I/O thread) that finds an instance free executes at once, holding
+// that instance's slot; a caller that finds every instance busy queues its
+// request and returns; and the thread that finishes a batch takes what was
+// queued meanwhile as its next batch (ExecuteAndDrain), after completing the
+// calls of the one it ran. With a max_queue_delay, a caller starts a batch on
+// a free instance only when nothing executes or a full batch is queued: while
+// one executes, requests gather for the next (they wait at most one
+// execution, which for a quick model is short). A caller's thread executes
+// at most kMaxInlineBatches before an instance thread takes over. A model
+// whose executions take long runs on the instance threads, which wait for
+// company up to max_queue_delay while other batches execute. Either way
+// batches executing at once never exceed `instance_count`.
 // Requests whose deadline passed or whose caller cancelled are completed
 // without execution. Inputs of a multi-request batch are concatenated (one
 // copy); outputs are split back as views of the batch output (no copy).
 //
 // Thread-safety: all public methods may be called from any thread. `done`
-// callbacks run on an instance thread and must not block for long.
+// callbacks run on an instance thread or a caller's thread and must not block
+// for long. A `done` may destroy the batcher only when no other request is
+// pending in it (ModelVersion's callers hold a handle on the version per
+// request, which keeps it so).
 #pragma once
 
 #include <atomic>
@@ -105,6 +114,25 @@ class DynamicBatcher final : public Scheduler {
     std::vector<Tensor> outputs;
     BatchTiming timing;
   };
+  // A request completed without execution (deadline passed, cancelled).
+  struct Dropped {
+    std::unique_ptr<PendingRequest> request;
+    Status status;
+  };
+  // Takes the next batch from the front of the queue (empty if none), after
+  // moving expired and cancelled requests to `dropped`.
+  std::vector<std::unique_ptr<PendingRequest>> TakeBatch(std::vector<Dropped>* dropped) REQUIRES(mu_);
+  void DropUnusable(std::vector<Dropped>* dropped) REQUIRES(mu_);
+  // Whether recent executions averaged under inline_max_compute.
+  bool Quick() const;
+  static void CompleteDropped(std::vector<Dropped> dropped);
+  // On a thread holding an instance slot: executes `batch`, then the batches
+  // queued meanwhile (at most `max_batches` in all), completing each batch
+  // before executing the next; releases the slot.
+  void ExecuteAndDrain(std::vector<std::unique_ptr<PendingRequest>> batch, int max_batches);
+  // How many batches a caller's thread executes before handing the queue to
+  // an instance thread.
+  static constexpr int kMaxInlineBatches = 16;
   // Executes `batch`; returns each request's completion without running it.
   std::vector<Completion> ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch);
   // Runs the callbacks. Touches nothing of the batcher: the last callback may

@@ -187,7 +187,8 @@ TEST(DynamicBatcherTest, SlowModelIsNotRunInline) {
 
 // With two instances, a caller arriving while one instance executes takes the
 // free one on its own thread when the model never waits for company; with a
-// max_queue_delay it queues instead (an instance thread may wait for company).
+// max_queue_delay it queues instead, and the thread that finishes the running
+// batch executes it next (no instance thread is woken).
 TEST(DynamicBatcherTest, FreeSecondInstanceRunsInlineOnlyWithoutQueueDelay) {
   for (const auto delay : {Clock::duration::zero(), Clock::duration(std::chrono::milliseconds(1))}) {
     FakeClock clock;
@@ -206,21 +207,94 @@ TEST(DynamicBatcherTest, FreeSecondInstanceRunsInlineOnlyWithoutQueueDelay) {
     });
     ASSERT_TRUE(batcher.Start().ok());
     std::promise<Result> p1, p2;
+    std::thread::id holder_id;
     std::thread holder([&] { ASSERT_TRUE(batcher.Enqueue(Request({1}, &p1)).ok()); });  // inline: nothing executing
+    holder_id = holder.get_id();
     ASSERT_TRUE(rec.gate.AwaitEntered(1));
     ASSERT_TRUE(batcher.Enqueue(Request({2}, &p2)).ok());
-    clock.Advance(delay);  // with a delay, the instance thread waits for company until then
-    EXPECT_EQ(p2.get_future().get().values, std::vector<float>{4});  // not stuck behind the first
-    rec.Release();
+    auto second = p2.get_future();
+    if (delay == Clock::duration::zero()) {
+      EXPECT_EQ(second.get().values, std::vector<float>{4});  // not stuck behind the first
+      rec.Release();
+    } else {
+      clock.Advance(2 * delay);  // no timer is involved: it waits for the running batch
+      EXPECT_EQ(second.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+      rec.Release();
+      EXPECT_EQ(second.get().values, std::vector<float>{4});
+    }
     holder.join();
     EXPECT_EQ(p1.get_future().get().values, std::vector<float>{2});
     ASSERT_EQ(threads.size(), 2u);
     if (delay == Clock::duration::zero()) {
       EXPECT_EQ(threads[1], std::this_thread::get_id()) << "delay 0: ran inline on the caller";
     } else {
-      EXPECT_NE(threads[1], std::this_thread::get_id()) << "with a delay: queued for an instance thread";
+      EXPECT_EQ(threads[1], holder_id) << "with a delay: executed next by the thread that ran the first batch";
     }
   }
+}
+
+// Requests that queue behind a running batch are executed, as one batch, by
+// the thread that ran it, after it completed its own call.
+TEST(DynamicBatcherTest, FinishingThreadExecutesWhatQueuedMeanwhileAsOneBatch) {
+  Recorder rec;
+  rec.Hold(1);
+  BatcherOptions options = Batching(8, 500us, 1);
+  options.inline_when_idle = true;
+  std::mutex mu;
+  std::vector<std::pair<std::thread::id, int64_t>> executions;  // thread, rows
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    {
+      std::lock_guard lock(mu);
+      executions.push_back({std::this_thread::get_id(), in[0].shape()[0]});
+    }
+    return rec.executor()(in, out);
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> promises(4);
+  std::thread first([&] { ASSERT_TRUE(batcher.Enqueue(Request({1}, &promises[0])).ok()); });
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(batcher.Enqueue(Request({static_cast<float>(i + 1)}, &promises[i])).ok());
+  rec.Release();
+  first.join();  // Enqueue returned only after executing the queued batch too
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(promises[i].get_future().get().values, std::vector<float>{2.0f * (i + 1)});
+  ASSERT_EQ(executions.size(), 2u);
+  EXPECT_EQ(executions[1].first, executions[0].first);
+  EXPECT_EQ(executions[1].second, 3);
+}
+
+// A caller's thread that ran the first execution of a model that proves slow
+// does not go on with the queue: an instance thread does (the caller's thread
+// serves other calls).
+TEST(DynamicBatcherTest, CallerThreadStopsDrainingOnceTheModelProvesSlow) {
+  FakeClock clock;
+  BatcherOptions options = Batching(8, 0s, 1, &clock);
+  options.inline_when_idle = true;
+  options.inline_max_compute = 1ms;
+  Recorder rec;
+  rec.clock = &clock;
+  rec.compute = 20ms;
+  rec.Hold(1);
+  std::mutex mu;
+  std::vector<std::thread::id> threads;
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    {
+      std::lock_guard lock(mu);
+      threads.push_back(std::this_thread::get_id());
+    }
+    return rec.executor()(in, out);
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  std::promise<Result> p1, p2;
+  std::thread caller([&] { ASSERT_TRUE(batcher.Enqueue(Request({1}, &p1)).ok()); });  // nothing known: inline
+  const std::thread::id caller_id = caller.get_id();
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &p2)).ok());  // queues behind it
+  rec.Release();
+  caller.join();
+  EXPECT_EQ(p2.get_future().get().values, std::vector<float>{4});
+  ASSERT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads[0], caller_id);
+  EXPECT_NE(threads[1], caller_id) << "20 ms per execution: an instance thread takes the queue";
 }
 
 TEST(DynamicBatcherTest, QueuedRequestsFormOneBatchAndSplitBack) {
