@@ -11,9 +11,10 @@ traffic through gRPC and REST (answered, invalid and mirrored requests):
   (docs/metrics.md): requests_total for OK and the server-side error codes on
   grpc and http, its queue depth and its states; no histogram, no client
   error code and no shadow series until one is observed.
-- deploy/grafana/protoserve.json: every PromQL expression parses
-  (`promtool check rules` on a rules file made of them) and every metric it
-  selects is exported, with the labels its matchers and groupings name.
+- deploy/grafana/protoserve.json and the promql blocks of docs/metrics.md:
+  every PromQL expression parses (`promtool check rules` on a rules file made
+  of them) and every metric it selects is exported, with the labels its
+  matchers and groupings name and the values its equality matchers name.
 """
 import json
 import math
