@@ -1,11 +1,9 @@
 #include "core/metrics.h"
 
 #include <prometheus/text_serializer.h>
-#include <unistd.h>
 
-#include <dirent.h>
-#include <fstream>
-#include <sstream>
+#include <utility>
+#include <vector>
 
 namespace protoserve {
 
@@ -17,20 +15,18 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const prometheus::Histogram::BucketBoundaries kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
-double ProcessStartTime() {
-  std::ifstream stat("/proc/self/stat");
-  std::string content;
-  std::getline(stat, content);
-  // Field 22 (starttime, clock ticks since boot) follows the ')' of the command name.
-  std::istringstream fields(content.substr(content.rfind(')') + 2));
-  std::string value;
-  for (int i = 3; i <= 22 && fields >> value; ++i) {
+// The metric in `slot`, added to `family` on first use. Family::Add returns
+// the existing metric for labels it has seen, so two threads that race here
+// store the same pointer; later calls cost one atomic load.
+template <typename T, typename... Args>
+T& GetOrAdd(std::atomic<T*>& slot, prometheus::Family<T>& family, const prometheus::Labels& labels,
+            const Args&... args) {
+  T* metric = slot.load(std::memory_order_acquire);
+  if (metric == nullptr) {
+    metric = &family.Add(labels, args...);
+    slot.store(metric, std::memory_order_release);
   }
-  std::ifstream uptime_file("/proc/uptime");
-  double uptime = 0;
-  uptime_file >> uptime;
-  const double started_after_boot = std::stod(value.empty() ? "0" : value) / sysconf(_SC_CLK_TCK);
-  return static_cast<double>(time(nullptr)) - uptime + started_after_boot;
+  return *metric;
 }
 
 }  // namespace
@@ -68,39 +64,12 @@ Metrics::Metrics()
       shadow_agreement_(prometheus::BuildHistogram()
                             .Name("protoserve_shadow_agreement")
                             .Help("Agreement of a shadow version's answers with the primary's (1 = identical)")
-                            .Register(*registry_)),
-      resident_bytes_(prometheus::BuildGauge()
-                          .Name("process_resident_memory_bytes")
-                          .Help("Resident memory size in bytes")
-                          .Register(*registry_)
-                          .Add({})),
-      virtual_bytes_(prometheus::BuildGauge()
-                         .Name("process_virtual_memory_bytes")
-                         .Help("Virtual memory size in bytes")
-                         .Register(*registry_)
-                         .Add({})),
-      cpu_seconds_(prometheus::BuildGauge()
-                       .Name("process_cpu_seconds_total")
-                       .Help("User and system CPU time in seconds")
-                       .Register(*registry_)
-                       .Add({})),
-      open_fds_(prometheus::BuildGauge()
-                    .Name("process_open_fds")
-                    .Help("Open file descriptors")
-                    .Register(*registry_)
-                    .Add({})),
-      threads_(prometheus::BuildGauge().Name("process_threads").Help("OS threads").Register(*registry_).Add({})),
-      start_time_(prometheus::BuildGauge()
-                      .Name("process_start_time_seconds")
-                      .Help("Start time of the process since the Unix epoch, seconds")
-                      .Register(*registry_)
-                      .Add({})) {
+                            .Register(*registry_)) {
   auto& inflight = prometheus::BuildGauge()
                        .Name("protoserve_inflight_requests")
                        .Help("Requests received and not yet answered, by API")
                        .Register(*registry_);
   for (int api = 0; api < kApiCount; ++api) inflight_[api] = &inflight.Add({{"api", ApiName(static_cast<Api>(api))}});
-  start_time_.Set(ProcessStartTime());
 }
 
 void Metrics::SetModelState(const std::string& model, const std::string& version, const std::string& state) {
@@ -116,58 +85,30 @@ void Metrics::RecordShadow(const std::string& model, int64_t primary, int64_t sh
       .Observe(agreement);
 }
 
-void Metrics::UpdateProcessMetrics() const {
-  std::ifstream statm("/proc/self/statm");
-  long pages_virtual = 0, pages_resident = 0;
-  statm >> pages_virtual >> pages_resident;
-  const long page = sysconf(_SC_PAGESIZE);
-  resident_bytes_.Set(static_cast<double>(pages_resident) * page);
-  virtual_bytes_.Set(static_cast<double>(pages_virtual) * page);
-
-  std::ifstream stat("/proc/self/stat");
-  std::string content;
-  std::getline(stat, content);
-  std::istringstream fields(content.substr(content.rfind(')') + 2));
-  std::string value;
-  double utime = 0, stime = 0, nthreads = 0;
-  for (int i = 3; i <= 20 && fields >> value; ++i) {
-    if (i == 14) utime = std::stod(value);
-    if (i == 15) stime = std::stod(value);
-    if (i == 20) nthreads = std::stod(value);
-  }
-  cpu_seconds_.Set((utime + stime) / sysconf(_SC_CLK_TCK));
-  threads_.Set(nthreads);
-
-  int fds = 0;
-  if (DIR* dir = opendir("/proc/self/fd")) {
-    while (readdir(dir)) ++fds;
-    closedir(dir);
-  }
-  open_fds_.Set(fds > 2 ? fds - 3 : 0);  // minus ".", ".." and the directory itself
-}
-
 std::string Metrics::Serialize() const {
-  UpdateProcessMetrics();
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& family : process_.Collect()) families.push_back(std::move(family));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 ModelMetrics::ModelMetrics(Metrics* metrics, const std::string& model, const std::string& version)
     : metrics_(metrics),
       labels_({{"model", model}, {"version", version}}),
-      queue_seconds_(&metrics->queue_seconds_.Add(labels_, kLatencyBuckets)),
-      compute_seconds_(&metrics->compute_seconds_.Add(labels_, kLatencyBuckets)),
-      batch_size_(&metrics->batch_size_.Add(labels_, kBatchBuckets)),
       queue_depth_(&metrics->queue_depth_.Add(labels_)) {
-  for (int api = 0; api < kApiCount; ++api) {
-    prometheus::Labels with_api = labels_;
-    with_api["api"] = ApiName(static_cast<Api>(api));
-    request_seconds_[api] = &metrics->request_seconds_.Add(with_api, kLatencyBuckets);
-    for (int code = 0; code < kStatusCodeCount; ++code) {
-      prometheus::Labels with_code = with_api;
-      with_code["code"] = StatusCodeName(static_cast<StatusCode>(code));
-      requests_[api][code] = &metrics->requests_.Add(with_code);
-    }
+  for (Api api : {Api::kGrpc, Api::kHttp}) {
+    for (StatusCode code : kPrecreatedCodes) Requests(api, code);
   }
+}
+
+prometheus::Counter& ModelMetrics::Requests(Api api, StatusCode code) {
+  int c = static_cast<int>(code);
+  if (c < 0 || c >= kStatusCodeCount) c = static_cast<int>(StatusCode::kUnknown);
+  auto& slot = requests_[static_cast<int>(api)][c];
+  if (prometheus::Counter* counter = slot.load(std::memory_order_acquire)) return *counter;
+  prometheus::Labels labels = labels_;
+  labels["api"] = ApiName(api);
+  labels["code"] = StatusCodeName(static_cast<StatusCode>(c));
+  return GetOrAdd(slot, metrics_->requests_, labels);
 }
 
 // Series stay after a version is unloaded (Prometheus counters must not go
@@ -178,21 +119,28 @@ namespace {
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 }  // namespace
 
+prometheus::Histogram& ModelMetrics::RequestSeconds(Api api) {
+  auto& slot = request_seconds_[static_cast<int>(api)];
+  if (prometheus::Histogram* histogram = slot.load(std::memory_order_acquire)) return *histogram;
+  prometheus::Labels labels = labels_;
+  labels["api"] = ApiName(api);
+  return GetOrAdd(slot, metrics_->request_seconds_, labels, kLatencyBuckets);
+}
+
 void ModelMetrics::OnCompleted(Api api, Clock::duration total, const BatchTiming& timing, int64_t /*rows*/) {
-  requests_[static_cast<int>(api)][static_cast<int>(StatusCode::kOk)]->Increment();
-  request_seconds_[static_cast<int>(api)]->Observe(Seconds(total));
-  queue_seconds_->Observe(Seconds(timing.queue));
+  Requests(api, StatusCode::kOk).Increment();
+  RequestSeconds(api).Observe(Seconds(total));
+  GetOrAdd(queue_seconds_, metrics_->queue_seconds_, labels_, kLatencyBuckets).Observe(Seconds(timing.queue));
 }
 
 void ModelMetrics::OnFailed(Api api, StatusCode code, Clock::duration total) {
-  const int c = static_cast<int>(code);
-  requests_[static_cast<int>(api)][c >= 0 && c < kStatusCodeCount ? c : 2]->Increment();
-  request_seconds_[static_cast<int>(api)]->Observe(Seconds(total));
+  Requests(api, code).Increment();
+  RequestSeconds(api).Observe(Seconds(total));
 }
 
 void ModelMetrics::OnExecuted(int64_t rows, Clock::duration compute) {
-  batch_size_->Observe(static_cast<double>(rows));
-  compute_seconds_->Observe(Seconds(compute));
+  GetOrAdd(batch_size_, metrics_->batch_size_, labels_, kBatchBuckets).Observe(static_cast<double>(rows));
+  GetOrAdd(compute_seconds_, metrics_->compute_seconds_, labels_, kLatencyBuckets).Observe(Seconds(compute));
 }
 
 void ModelMetrics::OnQueueDepth(size_t depth) { queue_depth_->Set(static_cast<double>(depth)); }

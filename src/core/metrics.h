@@ -5,6 +5,14 @@
 // Hot-path recording goes through a ModelMetrics handle that a model version
 // creates once at load, so a request touches only pre-resolved atomic
 // counters and histograms (no label lookup, no registry lock).
+//
+// Cardinality (docs/metrics.md): a version creates at load, at zero, only
+// the series that dashboards and alerts need to exist before the first
+// event (so rate() counts the first increment and an error-ratio alert has
+// both of its sides): requests_total for OK and the server-side error codes
+// (kPrecreatedCodes) on the grpc and http APIs, its queue depth and its
+// model state. Every other series (client error codes, the shadow API, the
+// histograms) appears at its first observation.
 // Thread-safety: everything here may be used from any thread.
 #pragma once
 
@@ -15,16 +23,25 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include "core/process_metrics.h"
 #include "core/request_observer.h"
 #include "core/status.h"
 
 namespace protoserve {
 
 inline constexpr int kStatusCodeCount = 17;
+
+// The codes whose requests_total series every version creates at zero for the
+// grpc and http APIs: OK (request rate, the error ratio's denominator) and the
+// errors that are the server's doing, which alerts fire on.
+inline constexpr std::array<StatusCode, 5> kPrecreatedCodes = {
+    StatusCode::kOk, StatusCode::kDeadlineExceeded, StatusCode::kResourceExhausted, StatusCode::kInternal,
+    StatusCode::kUnavailable};
 
 class Metrics;
 
@@ -44,14 +61,19 @@ class ModelMetrics : public RequestObserver {
   static RequestObserverFactory Factory(Metrics* metrics);
 
  private:
+  // The series of one API and code (RequestSeconds: of one API), created on first use.
+  prometheus::Counter& Requests(Api api, StatusCode code);
+  prometheus::Histogram& RequestSeconds(Api api);
+
   Metrics* const metrics_;
   const prometheus::Labels labels_;
-  std::array<std::array<prometheus::Counter*, kStatusCodeCount>, kApiCount> requests_{};
-  std::array<prometheus::Histogram*, kApiCount> request_seconds_{};
-  prometheus::Histogram* queue_seconds_;
-  prometheus::Histogram* compute_seconds_;
-  prometheus::Histogram* batch_size_;
-  prometheus::Gauge* queue_depth_;
+  // Null until the series is created (at load, or at its first observation).
+  std::array<std::array<std::atomic<prometheus::Counter*>, kStatusCodeCount>, kApiCount> requests_{};
+  std::array<std::atomic<prometheus::Histogram*>, kApiCount> request_seconds_{};
+  std::atomic<prometheus::Histogram*> queue_seconds_{nullptr};
+  std::atomic<prometheus::Histogram*> compute_seconds_{nullptr};
+  std::atomic<prometheus::Histogram*> batch_size_{nullptr};
+  prometheus::Gauge* const queue_depth_;
 };
 
 class Metrics {
@@ -68,13 +90,13 @@ class Metrics {
   prometheus::Gauge& InFlight(Api api) { return *inflight_[static_cast<int>(api)]; }
 
   // The Prometheus text exposition of every metric, process metrics included.
+  // Reads only: safe beside recording and other scrapes.
   std::string Serialize() const;
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
  private:
   friend class ModelMetrics;
-  void UpdateProcessMetrics() const;
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
@@ -86,12 +108,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& model_state_;
   prometheus::Family<prometheus::Histogram>& shadow_agreement_;
   std::array<prometheus::Gauge*, kApiCount> inflight_{};
-  prometheus::Gauge& resident_bytes_;
-  prometheus::Gauge& virtual_bytes_;
-  prometheus::Gauge& cpu_seconds_;
-  prometheus::Gauge& open_fds_;
-  prometheus::Gauge& threads_;
-  prometheus::Gauge& start_time_;
+  ProcessMetrics process_;
 };
 
 // RAII: counts a request in flight for its lifetime.
