@@ -75,7 +75,7 @@ clean:
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make test-fuzz  every target for FUZZ_SMOKE_SECONDS (15) from its seed corpus
 #   make test-asan  unit + e2e tests against the ASan+UBSan build
-#   make test-tsan  the DynamicBatcher and token table tests under TSan, 20 times
+#   make test-tsan  the DynamicBatcher, token table and span processor tests under TSan, 20 times
 # `make test` runs the last three after the ordinary suite (time measured in
 # docs/security.md). Every sanitizer report fails them: UBSan is built with
 # -fno-sanitize-recover (a report aborts), ASan/LSan/UBSan reports of any
@@ -135,7 +135,7 @@ test-backends-off: models
 # Only tests that touch no protobuf message: protobuf's headers change the
 # layout of map fields under TSan (map_field.h), which no longer matches
 # Debian's uninstrumented libprotobuf, so such tests crash in a TSan build.
-TSAN_TESTS ?= DynamicBatcher*:TokenAuthorizer*
+TSAN_TESTS ?= DynamicBatcher*:TokenAuthorizer*:BatchSpanProcessor*
 
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \

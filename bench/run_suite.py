@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from suite_support import (Charts, Proc, Report, bench, by_concurrency, command_text, costed_bench,  # noqa: E402
                            errors_in, free_port, lower, ms, protoserve, snapshot_binaries, source_revision,
                            write_repo_variant)
+from tracing_bench import tracing_overhead  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PY = "/usr/bin/python3"
@@ -373,6 +374,9 @@ the three contenders of one concurrency level back to back.""")
                 f"without `dynamic_batching` (each request executes alone).\n")
         rep.add(charts.bars("batching.svg", "fashion_mnist qps at concurrency 64", "requests/s",
                             ["dynamic batching on", "dynamic batching off"], [a["qps"], b["qps"]]))
+
+        # ------------------------------------------ tracing off vs on (issue 20)
+        tracing_overhead(build, repo, data, d, 2 if args.quick else 5, rep, procs)
 
         # ---------------------------------------------------- verdicts
         small_lat = 1 - by_c[1]["latency_ms"]["p50"] / by_c_rest[1]["latency_ms"]["p50"]

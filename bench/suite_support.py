@@ -67,11 +67,11 @@ class Proc:
                 self.p.kill()
 
 
-def protoserve(build, repo, *extra):
+def protoserve(build, repo, *extra, env=None):
     return Proc([os.path.join(build, "protoserve"), f"--model-repository={repo}", "--grpc-port=0", "--http-port=0",
                  "--address=127.0.0.1", *extra],
                 {"grpc": r"gRPC listening on \S+:(\d+)", "http": r"HTTP listening on \S+:(\d+)",
-                 "ready": r"protoserve (ready)"})
+                 "ready": r"protoserve (ready)"}, env=env)
 
 
 def free_port():

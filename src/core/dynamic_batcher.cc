@@ -122,7 +122,7 @@ bool DynamicBatcher::Quick() const {
 
 void DynamicBatcher::ExecuteAndDrain(std::vector<std::unique_ptr<PendingRequest>> batch, int max_batches) {
   for (int executed = 1;; ++executed) {
-    std::vector<Completion> completions = ExecuteBatch(std::move(batch));
+    std::vector<Completion> completions = ExecuteBatch(std::move(batch), -1);
     std::vector<Dropped> dropped;
     bool hand_off = false;
     {
@@ -266,14 +266,30 @@ void DynamicBatcher::InstanceLoop(size_t index) {
     const bool more_work = !queue_.empty();
     lock.Unlock();
     if (more_work) work_cv_.notify_one();  // another idle instance can take the rest
-    RunCompletions(ExecuteBatch(std::move(batch)));  // instance threads are joined by Shutdown: safe
+    RunCompletions(ExecuteBatch(std::move(batch), static_cast<int>(index)));  // instance threads are joined by Shutdown: safe
     lock.Lock();
     --executing_;
   }
 }
 
+void DynamicBatcher::ReportTracedBatch(const std::vector<std::unique_ptr<PendingRequest>>& batch, int instance,
+                                       Clock::time_point start, int64_t rows, bool ok) const {
+  BatchEvent event;
+  for (const auto& request : batch) {
+    if (request->trace) event.traced.push_back({request->trace, request->enqueued});
+  }
+  if (event.traced.empty()) return;
+  event.requests = batch.size();
+  event.rows = rows;
+  event.instance = instance;
+  event.start = start;
+  event.end = clock_.Now();
+  event.ok = ok;
+  options_.on_traced_batch(event);
+}
+
 std::vector<DynamicBatcher::Completion> DynamicBatcher::ExecuteBatch(
-    std::vector<std::unique_ptr<PendingRequest>> batch) {
+    std::vector<std::unique_ptr<PendingRequest>> batch, int instance) {
   const auto start = clock_.Now();
   int64_t rows = 0;
   for (const auto& request : batch) rows += request->rows;
@@ -306,6 +322,7 @@ std::vector<DynamicBatcher::Completion> DynamicBatcher::ExecuteBatch(
       }
     }
   }
+  if (options_.on_traced_batch) ReportTracedBatch(batch, instance, start, rows, status.ok());
   std::vector<Completion> completions;
   completions.reserve(batch.size());
   int64_t offset = 0;

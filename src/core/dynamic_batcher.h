@@ -58,6 +58,7 @@ struct PendingRequest {
   Clock::time_point enqueued{};
   Clock::time_point deadline = Clock::time_point::max();
   std::function<bool()> is_cancelled;  // optional
+  RequestTrace* trace = nullptr;       // set when traced; outlives the request (tracer.h)
   // Called exactly once with the status and, on success, this request's
   // outputs (config output order).
   std::function<void(Status, std::vector<Tensor>, const BatchTiming&)> done;
@@ -79,6 +80,8 @@ struct BatcherOptions {
   Clock::duration inline_max_compute = std::chrono::milliseconds(1);
   // Time for queue delays, deadlines and execution times; null: steady_clock.
   const SchedulerClock* clock = nullptr;
+  // Told of each executed batch that holds a traced request (optional).
+  std::function<void(const BatchEvent&)> on_traced_batch;
 };
 
 class DynamicBatcher final : public Scheduler {
@@ -133,8 +136,11 @@ class DynamicBatcher final : public Scheduler {
   // How many batches a caller's thread executes before handing the queue to
   // an instance thread.
   static constexpr int kMaxInlineBatches = 16;
-  // Executes `batch`; returns each request's completion without running it.
-  std::vector<Completion> ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch);
+  // Executes `batch` on instance `instance` (-1: inline); returns each
+  // request's completion without running it.
+  std::vector<Completion> ExecuteBatch(std::vector<std::unique_ptr<PendingRequest>> batch, int instance);
+  void ReportTracedBatch(const std::vector<std::unique_ptr<PendingRequest>>& batch, int instance,
+                         Clock::time_point start, int64_t rows, bool ok) const;
   // Runs the callbacks. Touches nothing of the batcher: the last callback may
   // release the last handle on the version that owns it.
   static void RunCompletions(std::vector<Completion> completions);

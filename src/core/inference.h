@@ -18,6 +18,7 @@ struct InferenceRequest {
   Clock::time_point deadline = Clock::time_point::max();
   std::function<bool()> is_cancelled;  // optional; polled before execution
   Api api = Api::kGrpc;                // for metrics only
+  RequestTrace* trace = nullptr;       // tracing only: kept alive by the caller until `done`
 };
 
 struct InferenceResponse {

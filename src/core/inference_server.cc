@@ -61,9 +61,28 @@ void InferenceServer::Prepare(RequestContext* context) const {
   }
 }
 
+std::shared_ptr<RequestTrace> InferenceServer::StartTrace(const RequestContext& context,
+                                                         const char* operation) const {
+  auto trace = options_.tracer->Start(context.traceparent, context.tracestate, context.id, context.api, operation);
+  trace->request_bytes = context.request_bytes;
+  return trace;
+}
+
 void InferenceServer::Infer(RequestContext context, const std::string& name, std::string_view version,
                             const Decode& decode, InferDone done) const {
   Prepare(&context);
+  std::shared_ptr<RequestTrace> trace;
+  if (options_.tracer) {
+    trace = StartTrace(context, "ModelInfer");
+    trace->model = name;
+    done = [tracer = options_.tracer, trace, done = std::move(done)](Status status, InferResult result) {
+      if (result.model) trace->version = result.model->version();
+      trace->request_id = result.id;
+      trace->encode_start = Clock::now();
+      result.scope.FinishTraceOnRelease(tracer, trace, status);
+      done(std::move(status), std::move(result));
+    };
+  }
   InferResult result;
   result.id = context.id;
   auto fail = [&](Status status) { done(std::move(status), std::move(result)); };
@@ -73,18 +92,24 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   // The model first: an unknown model is NOT_FOUND whatever the body holds.
   auto target = repository_->Get(name, *number);
   if (!target.ok()) return fail(target.status());
+  if (trace) trace->decode_start = Clock::now();
   auto decoded = decode(**target);
+  if (trace) trace->decode_end = Clock::now();
   if (!decoded.ok()) return fail(decoded.status());
   if (IsValidRequestId(decoded->id)) result.id = decoded->id;
   // Routing may pick another version than the probe above (traffic split).
   auto route = repository_->Route(name, *number, decoded->routing_key);
   if (!route.ok()) return fail(route.status());
+  if (trace) {
+    trace->NoteRoute(*number, route->split, route->primary->version(), route->shadow ? route->shadow->version() : 0);
+  }
 
   result.scope = RequestScope(metrics_, context.api);
   InferenceRequest request = std::move(decoded->request);
   request.deadline = decoded->deadline != Clock::time_point::max() ? decoded->deadline : context.deadline;
   request.is_cancelled = std::move(context.is_cancelled);
   request.api = context.api;
+  request.trace = trace.get();
   std::function<void(const InferenceResponse&)> compare;
   if (route->shadow) {
     compare = MirrorToShadow(request, *route->primary, route->shadow, metrics_, decoded->inputs_are_views);
@@ -105,6 +130,17 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
 
 void InferenceServer::Recommend(RequestContext context, RecommendationQuery query, RecommendDone done) const {
   Prepare(&context);
+  if (options_.tracer) {
+    std::shared_ptr<RequestTrace> trace = StartTrace(context, "GetRecommendations");
+    trace->model = query.model_name.empty() ? recommender_->default_model() : query.model_name;
+    query.trace = trace.get();
+    done = [tracer = options_.tracer, trace, done = std::move(done)](Status status, Recommendation result,
+                                                                      RequestScope scope) {
+      trace->encode_start = Clock::now();
+      scope.FinishTraceOnRelease(tracer, trace, status);
+      done(std::move(status), std::move(result), std::move(scope));
+    };
+  }
   query.deadline = context.deadline;
   query.is_cancelled = std::move(context.is_cancelled);
   query.api = context.api;

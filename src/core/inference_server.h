@@ -29,6 +29,7 @@
 #include "core/metrics.h"
 #include "core/model_repository.h"
 #include "core/recommender.h"
+#include "core/tracer.h"
 
 namespace protoserve {
 
@@ -41,6 +42,8 @@ struct RequestContext {
   Clock::time_point deadline = Clock::time_point::max();  // max: the server default applies
   std::function<bool()> is_cancelled;                      // optional
   std::string traceparent;                                 // W3C trace context, if the caller sent one
+  std::string tracestate;                                  // its W3C tracestate, if any
+  int64_t request_bytes = -1;  // the request's size on the wire, when known (traced requests)
 };
 
 // A core request decoded from the wire, produced only once the model is known.
@@ -61,11 +64,41 @@ class RequestScope {
  public:
   RequestScope() = default;
   RequestScope(Metrics* metrics, Api api) : inflight_(std::make_unique<InFlightGuard>(metrics, api)) {}
-  // The answer is being written: no longer in flight.
-  void Release() { inflight_.reset(); }
+  // The answer is being written: no longer in flight; a traced request's
+  // spans end here (encoding done), or when the scope is destroyed.
+  void Release() {
+    inflight_.reset();
+    trace_end_.reset();
+  }
+
+  // Tracing (InferenceServer with a Tracer): before Release(), the
+  // front-end reports the size of its answer and hands the trace id back to
+  // its caller. No-ops when not traced.
+  bool traced() const { return trace_end_ != nullptr; }
+  void set_response_bytes(int64_t bytes) {
+    if (trace_end_) trace_end_->trace->response_bytes = bytes;
+  }
+  // The server span as a W3C traceparent ("" when not traced): the value of
+  // the `traceresponse` header or trailer.
+  std::string TraceResponse() const { return trace_end_ ? trace_end_->trace->TraceResponse() : std::string(); }
+  // The facade: finish `trace` with `status` when this scope is released.
+  void FinishTraceOnRelease(const Tracer* tracer, std::shared_ptr<RequestTrace> trace, Status status) {
+    trace_end_ = std::make_unique<TraceEnd>(tracer, std::move(trace), std::move(status));
+  }
 
  private:
+  struct TraceEnd {
+    TraceEnd(const Tracer* t, std::shared_ptr<RequestTrace> r, Status s)
+        : tracer(t), trace(std::move(r)), status(std::move(s)) {}
+    ~TraceEnd() { tracer->Finish(*trace, status); }
+    TraceEnd(const TraceEnd&) = delete;
+    TraceEnd& operator=(const TraceEnd&) = delete;
+    const Tracer* tracer;
+    std::shared_ptr<RequestTrace> trace;
+    Status status;
+  };
   std::unique_ptr<InFlightGuard> inflight_;
+  std::unique_ptr<TraceEnd> trace_end_;
 };
 
 struct InferResult {
@@ -81,6 +114,8 @@ struct ServerOptions {
   // When not empty, load/unload are refused (PERMISSION_DENIED) with this
   // reason: management needs a token by default, and the server has none.
   std::string management_refused;
+  // Traces every request when set (must outlive the server); null: off.
+  const Tracer* tracer = nullptr;
 };
 
 class InferenceServer {
@@ -123,12 +158,18 @@ class InferenceServer {
   Status LoadModel(const std::string& name, bool has_parameters) const;
   Status UnloadModel(const std::string& name) const;
 
+  // A Tracer is configured: front-ends then read trace headers and sizes.
+  bool tracing() const { return options_.tracer != nullptr; }
+
   ModelRepository& repository() const { return *repository_; }
   Metrics* metrics() const { return metrics_; }
 
  private:
   ModelRepository* const repository_;
   const RecommendationEngine* const recommender_;
+  // Starts `context`'s trace and wraps `done` to finish it (tracing on).
+  std::shared_ptr<RequestTrace> StartTrace(const RequestContext& context, const char* operation) const;
+
   Metrics* const metrics_;
   const ServerOptions options_;
   std::atomic<ServerState> state_{ServerState::kStarting};

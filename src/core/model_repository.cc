@@ -279,6 +279,7 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
                        (v->second.status.reason.empty() ? "" : ": " + v->second.status.reason));
   }
   route.primary = v->second.serving->handle();
+  route.split = choice.split;
   return route;
 }
 

@@ -67,6 +67,7 @@ struct ModelIndexEntry {
 struct RouteResult {
   std::shared_ptr<ModelVersion> primary;
   std::shared_ptr<ModelVersion> shadow;  // may be null
+  bool split = false;                    // the traffic split chose `primary`
 };
 
 class ModelRepository {

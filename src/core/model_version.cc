@@ -63,8 +63,12 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& co
   ASSIGN_OR_RETURN(self->warmup_, BuildWarmupSamples(config, model_dir));
   ASSIGN_OR_RETURN(self->model_, backend->Load(config, model_dir / std::to_string(version)));
   ModelVersion* raw = self.get();
+  BatcherOptions batcher_options = OptionsFromConfig(config);
+  batcher_options.on_traced_batch = [raw](const BatchEvent& event) {
+    for (const auto& observer : raw->observers_) observer->OnBatch(event);
+  };
   self->batcher_ = std::make_unique<DynamicBatcher>(
-      OptionsFromConfig(config),
+      std::move(batcher_options),
       [raw](const std::vector<Tensor>& in, std::vector<Tensor>* out) { return raw->Execute(in, out); },
       [raw] {
         raw->model_->PrepareThread();
@@ -146,6 +150,7 @@ Status ModelVersion::Infer(InferenceRequest request, InferenceCallback done) {
   pending->rows = inputs.rows;
   pending->deadline = request.deadline;
   pending->is_cancelled = std::move(request.is_cancelled);
+  pending->trace = request.trace;
   pending->done = [this, received, api, requested = std::move(request.requested_outputs), done = std::move(done)](
                       Status status, std::vector<Tensor> outputs, const BatchTiming& timing) {
     const auto total = Clock::now() - received;

@@ -7,6 +7,7 @@
 
 #include "core/shadow.h"
 #include "core/top_k.h"
+#include "core/tracer.h"
 
 namespace protoserve {
 
@@ -126,6 +127,11 @@ Status RecommendationEngine::Recommend(RecommendationQuery query, std::function<
   request.requested_outputs.push_back("scores");
   request.deadline = query.deadline;
   request.api = query.api;
+  request.trace = query.trace;
+  if (query.trace) {
+    query.trace->NoteRoute(query.model_version, route.split, route.primary->version(),
+                           route.shadow ? route.shadow->version() : 0);
+  }
   const int32_t k = query.top_k == 0 ? kDefaultTopK : query.top_k;
 
   if (route.shadow) {

@@ -40,6 +40,7 @@ struct RecommendationQuery {
   Clock::time_point deadline = Clock::time_point::max();
   std::function<bool()> is_cancelled;
   Api api = Api::kGrpc;  // for metrics only
+  RequestTrace* trace = nullptr;  // tracing only: told the route, passed to the request
 };
 
 struct Recommendation {

@@ -9,7 +9,8 @@
 //   OnReceived -> OnFailed                       (invalid input)
 //   OnReceived -> OnQueued -> OnFailed           (refused by a full queue, or failed)
 //   OnReceived -> OnQueued -> OnCompleted -> OnResponded
-// and, per executed batch, OnExecuted. OnCompleted/OnFailed run before the
+// and, per executed batch, OnExecuted (and OnBatch when it holds traced
+// requests). OnCompleted/OnFailed run before the
 // front-end is told (a client that has its answer sees the counts), and
 // OnResponded after its completion returned (the time it took to encode).
 //
@@ -49,6 +50,10 @@ class RequestObserver {
   virtual void OnResponded(Clock::duration /*encode*/) {}
   // The version's queue depth, sampled when metrics are scraped.
   virtual void OnQueueDepth(size_t /*depth*/) {}
+  // A batch holding traced requests executed (tracing only: requests carry
+  // a RequestTrace when a Tracer is configured; see tracer.h). Called before
+  // the batch's OnCompleted/OnFailed, on the executing thread.
+  virtual void OnBatch(const BatchEvent& /*event*/) {}
 };
 
 // Makes the observer of one loaded version (or null for none).

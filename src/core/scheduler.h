@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "core/status.h"
 
@@ -40,6 +41,24 @@ struct BatchTiming {
 };
 
 struct PendingRequest;
+class RequestTrace;  // core/tracer.h
+
+// One executed batch that holds at least one traced request: told to the
+// version's observers (RequestObserver::OnBatch) on the executing thread,
+// after the backend returned and before any request of the batch completes.
+struct BatchEvent {
+  struct Member {
+    RequestTrace* trace;          // never null
+    Clock::time_point enqueued;   // when it was queued
+  };
+  std::vector<Member> traced;     // the batch's traced requests, in batch order
+  size_t requests = 0;            // requests in the batch, traced or not
+  int64_t rows = 0;
+  int instance = -1;              // instance thread index; -1: ran inline on the caller's thread
+  Clock::time_point start{};      // batch formed (inputs gathered from here)
+  Clock::time_point end{};        // the backend returned
+  bool ok = true;                 // the batch executed without error
+};
 
 class Scheduler {
  public:

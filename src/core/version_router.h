@@ -23,6 +23,7 @@ namespace protoserve {
 struct RouteChoice {
   int64_t primary = 0;  // 0: a default-version request found no ready version
   int64_t shadow = 0;   // 0: not mirrored
+  bool split = false;   // the traffic split picked `primary`
 };
 
 class VersionRouter {
@@ -38,6 +39,7 @@ class VersionRouter {
     if (requested != 0) return {requested, 0};
     RouteChoice choice;
     if (split_.enabled()) choice.primary = split_.Pick(routing_key, ready);
+    choice.split = choice.primary != 0;
     if (choice.primary == 0) choice.primary = latest_ready();
     if (choice.primary == 0) return choice;
     const int64_t shadow = split_.shadow_version;

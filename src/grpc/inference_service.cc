@@ -3,6 +3,7 @@
 #include "core/classification.h"
 #include "grpc/grpc_status.h"
 #include "grpc/ordered_stream.h"
+#include "grpc/trace_metadata.h"
 #include "kserve/kserve_codec.h"
 #include "kserve/kserve_metadata.h"
 
@@ -57,14 +58,24 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerCo
 }
 
 void InferenceService::StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
-                                  inference::ModelInferResponse* response, std::function<void(Status)> done) {
-  RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}};
+                                  inference::ModelInferResponse* response, std::function<void(Status)> done,
+                                  bool trailers) {
+  RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}, {}, -1};
+  const bool traced = server_->tracing();
+  if (traced) {
+    ReadTraceMetadata(*context, &call);
+    call.request_bytes = static_cast<int64_t>(request.ByteSizeLong());
+  }
   auto decoded = std::make_shared<DecodedInferRequest>();
   // Inputs are views into the gRPC message, which dies with this call.
   auto decode = [&request, decoded](const ModelVersion&) { return DecodeForServer(request, decoded.get()); };
   server_->Infer(std::move(call), request.model_name(), request.model_version(), decode,
-                 [response, decoded, done = std::move(done)](Status status, InferResult result) {
+                 [response, decoded, context, trailers, done = std::move(done)](Status status, InferResult result) {
                    if (status.ok()) status = EncodeInferResult(*decoded, result, response);
+                   if (result.scope.traced()) {
+                     if (status.ok()) result.scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
+                     if (trailers) AddTraceTrailers(context, result.scope, result.id);
+                   }
                    result.scope.Release();
                    done(status);
                  });
@@ -74,7 +85,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
                                                        const inference::ModelInferRequest* request,
                                                        inference::ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  StartInfer(*request, context, response, [reactor](Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  StartInfer(
+      *request, context, response, [reactor](Status status) { reactor->Finish(ToGrpcStatus(status)); }, true);
   return reactor;
 }
 

@@ -47,9 +47,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  private:
   // Decodes, validates and queues `request`; `done` is called exactly once
   // (possibly before this returns) after `response` is filled. `request`
-  // must stay alive until then (inputs are views into it).
+  // must stay alive until then (inputs are views into it). `trailers`: a
+  // unary call, whose trailers carry the trace ids when traced.
   void StartInfer(const inference::ModelInferRequest& request, grpc::CallbackServerContext* context,
-                  inference::ModelInferResponse* response, std::function<void(Status)> done);
+                  inference::ModelInferResponse* response, std::function<void(Status)> done,
+                  bool trailers = false);
 
   const InferenceServer* const server_;
   // Raw tensors larger than the first block get arena blocks of their own.

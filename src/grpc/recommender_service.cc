@@ -2,6 +2,7 @@
 
 #include "grpc/grpc_status.h"
 #include "grpc/ordered_stream.h"
+#include "grpc/trace_metadata.h"
 
 namespace protoserve {
 
@@ -18,8 +19,14 @@ RecommendationQuery ToQuery(const RecommendationRequest& request) {
   return query;
 }
 
-RequestContext CallContext(grpc::CallbackServerContext* context) {
-  return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}};
+RequestContext CallContext(const InferenceServer& server, grpc::CallbackServerContext* context,
+                           const RecommendationRequest& request) {
+  RequestContext call{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}, {}, -1};
+  if (server.tracing()) {
+    ReadTraceMetadata(*context, &call);
+    call.request_bytes = static_cast<int64_t>(request.ByteSizeLong());
+  }
+  return call;
 }
 
 // The seed's response has no id field: a client that sends x-request-id
@@ -50,7 +57,7 @@ class RecommendationStream final : public OrderedStreamReactor<RecommendationReq
   void Process(std::unique_ptr<RecommendationRequest> request,
                std::function<void(RecommendationResponse)> done) override {
     // Recommend() copies what it needs from the request before returning.
-    server_->Recommend(CallContext(context_), ToQuery(*request),
+    server_->Recommend(CallContext(*server_, context_, *request), ToQuery(*request),
                        [done](Status status, Recommendation result, RequestScope scope) {
                          RecommendationResponse response;
                          if (status.ok()) {
@@ -80,10 +87,22 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                                                                  const RecommendationRequest* request,
                                                                  RecommendationResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  EchoRequestId(context);
-  server_->Recommend(CallContext(context), ToQuery(*request),
-                     [reactor, response](Status status, Recommendation result, RequestScope scope) {
+  RequestContext call = CallContext(*server_, context, *request);
+  std::string id;  // traced calls: the id for the trailers (made here when the client sent none)
+  if (server_->tracing()) {
+    server_->Prepare(&call);
+    id = call.id;
+  } else {
+    EchoRequestId(context);
+  }
+  server_->Recommend(std::move(call), ToQuery(*request),
+                     [reactor, response, context, id = std::move(id)](Status status, Recommendation result,
+                                                                RequestScope scope) {
                        if (status.ok()) FillResponse(std::move(result), response);
+                       if (scope.traced()) {
+                         if (status.ok()) scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
+                         AddTraceTrailers(context, scope, id);
+                       }
                        scope.Release();
                        reactor->Finish(ToGrpcStatus(status));
                      });

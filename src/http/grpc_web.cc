@@ -25,6 +25,7 @@ namespace http = boost::beast::http;
 constexpr std::string_view kRecommend = "/Recommender/GetRecommendations";
 constexpr std::string_view kInferencePrefix = "/inference.GRPCInferenceService/";
 constexpr std::string_view kExposeHeaders = "grpc-status,grpc-message";
+constexpr std::string_view kExposeTraceHeaders = "grpc-status,grpc-message,x-request-id,traceresponse";
 constexpr std::string_view kAllowHeaders =
     "content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization";
 
@@ -268,7 +269,9 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
 
   const std::string content_type(request[http::field::content_type]);
   const bool text = StartsWith(Lower(content_type), "application/grpc-web-text");
-  auto reply = [responder, content_type, text, allow_origin](Status status, std::string message) {
+  // A traced call returns its request id and trace in headers.
+  auto trace = server_->tracing() ? std::make_shared<TraceReply>() : nullptr;
+  auto reply = [responder, content_type, text, allow_origin, trace](Status status, std::string message) {
     std::string body;
     if (status.ok()) body = GrpcWebFrame(0x00, message);
     body += GrpcWebTrailers(status);
@@ -279,8 +282,12 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
     }
     if (allow_origin) {
       response.set(http::field::access_control_allow_origin, *allow_origin);
-      response.set(http::field::access_control_expose_headers, kExposeHeaders);
+      response.set(http::field::access_control_expose_headers, trace ? kExposeTraceHeaders : kExposeHeaders);
       response.set(http::field::vary, "Origin");
+    }
+    if (trace && !trace->traceresponse.empty()) {
+      response.set(kRequestIdHeader, trace->request_id);
+      response.set(kTraceResponseHeader, trace->traceresponse);
     }
     responder.Send(std::move(response));
   };
@@ -302,11 +309,11 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
     if (!parsed) return reply(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"), "");
     context.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*parsed);
   }
-  Call(path, std::move(message).value(), std::move(context), reply);
+  Call(path, std::move(message).value(), std::move(context), reply, trace);
 }
 
 void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestContext context,
-                          std::function<void(Status, std::string)> done) const {
+                          std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const {
   if (method == kRecommend) {
     auto request = ParseMessage<RecommendationRequest>(bytes);
     if (!request.ok()) return done(request.status(), "");
@@ -317,17 +324,28 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
     query.exclude_item_ids.assign(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
     query.model_name = request->model_name();
     query.model_version = request->model_version();
+    if (trace) {
+      server_->Prepare(&context);
+      trace->request_id = context.id;
+    }
     // Recommend copies what it needs from the query before returning.
-    server_->Recommend(std::move(context), std::move(query), [done](Status status, Recommendation result,
-                                                                    RequestScope scope) {
+    server_->Recommend(std::move(context), std::move(query), [done, trace](Status status, Recommendation result,
+                                                                           RequestScope scope) {
+      std::string encoded;
+      if (status.ok()) {
+        RecommendationResponse response;
+        for (auto& id : result.item_ids) response.add_item_ids(std::move(id));
+        response.mutable_scores()->Add(result.scores.begin(), result.scores.end());
+        response.set_model_name(result.model_name);
+        response.set_model_version(result.model_version);
+        encoded = Serialize(response);
+      }
+      if (trace && scope.traced()) {
+        scope.set_response_bytes(static_cast<int64_t>(encoded.size()));
+        trace->traceresponse = scope.TraceResponse();
+      }
       scope.Release();
-      if (!status.ok()) return done(status, "");
-      RecommendationResponse response;
-      for (auto& id : result.item_ids) response.add_item_ids(std::move(id));
-      response.mutable_scores()->Add(result.scores.begin(), result.scores.end());
-      response.set_model_name(result.model_name);
-      response.set_model_version(result.model_version);
-      done(Status::Ok(), Serialize(response));
+      done(status, std::move(encoded));
     });
     return;
   }
@@ -356,7 +374,7 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
     Status status = FillModelMetadata(server_->repository(), request->name(), *version, &response);
     return done(status, status.ok() ? Serialize(response) : "");
   }
-  if (rpc == "ModelInfer") return Infer(std::move(bytes), std::move(context), std::move(done));
+  if (rpc == "ModelInfer") return Infer(std::move(bytes), std::move(context), std::move(done), std::move(trace));
   done(Status(StatusCode::kUnimplemented,
               "gRPC-Web: method " + std::string(method) +
                   " is not served over gRPC-Web (unary ModelInfer, ServerLive, ServerReady, ModelMetadata only)"),
@@ -364,7 +382,7 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
 }
 
 void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
-                           std::function<void(Status, std::string)> done) const {
+                           std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const {
   auto parsed = ParseMessage<inference::ModelInferRequest>(bytes);
   if (!parsed.ok()) return done(parsed.status(), "");
   // The decoded inputs are views into the message: it lives until encoded.
@@ -373,11 +391,17 @@ void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
   auto decoded = std::make_shared<DecodedInferRequest>();
   auto decode = [message, decoded](const ModelVersion&) { return DecodeForServer(*message, decoded.get()); };
   server_->Infer(std::move(context), message->model_name(), message->model_version(), decode,
-                 [message, decoded, done](Status status, InferResult result) {
+                 [message, decoded, done, trace](Status status, InferResult result) {
                    inference::ModelInferResponse response;
                    if (status.ok()) status = EncodeInferResult(*decoded, result, &response);
+                   std::string encoded = status.ok() ? Serialize(response) : "";
+                   if (trace && result.scope.traced()) {
+                     result.scope.set_response_bytes(static_cast<int64_t>(encoded.size()));
+                     trace->request_id = result.id;
+                     trace->traceresponse = result.scope.TraceResponse();
+                   }
                    result.scope.Release();
-                   done(status, status.ok() ? Serialize(response) : "");
+                   done(status, std::move(encoded));
                  });
 }
 

@@ -103,9 +103,16 @@ class GrpcWebHandler {
   static bool IsGrpcWebContentType(std::string_view content_type);
 
  private:
+  // What a traced call hands back in its response headers (tracing only).
+  struct TraceReply {
+    std::string request_id;
+    std::string traceresponse;
+  };
+  // `trace`: filled before `done` when the call is traced (may be null).
   void Call(std::string_view method, std::string message, RequestContext context,
-            std::function<void(Status, std::string)> done) const;
-  void Infer(std::string bytes, RequestContext context, std::function<void(Status, std::string)> done) const;
+            std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace = nullptr) const;
+  void Infer(std::string bytes, RequestContext context, std::function<void(Status, std::string)> done,
+             std::shared_ptr<TraceReply> trace) const;
 
   const InferenceServer* const server_;
   const CorsPolicy cors_;

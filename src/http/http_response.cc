@@ -59,8 +59,16 @@ RequestContext HttpRequestContext(const HttpRequest& request, Api api) {
   if (auto id = request.find(kRequestIdHeader); id != request.end()) context.id = std::string(id->value());
   if (auto parent = request.find("traceparent"); parent != request.end()) {
     context.traceparent = std::string(parent->value());
+    if (auto state = request.find("tracestate"); state != request.end()) context.tracestate = std::string(state->value());
   }
+  context.request_bytes = static_cast<int64_t>(request.body().size());
   return context;
+}
+
+void AddTraceResponse(RequestScope& scope, HttpResponse& response) {
+  if (!scope.traced()) return;
+  scope.set_response_bytes(static_cast<int64_t>(response.body().size()));
+  response.set(kTraceResponseHeader, scope.TraceResponse());
 }
 
 }  // namespace protoserve

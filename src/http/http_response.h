@@ -32,4 +32,11 @@ HttpResponse ErrorResponse(const Status& status);
 // traceparent; the deadline is left to the route (and the server default).
 RequestContext HttpRequestContext(const HttpRequest& request, Api api);
 
+// A traced request (InferenceServer::tracing()): tells `scope` the size of
+// `response` and adds the `traceresponse` header (the server span's
+// traceparent). Call just before scope.Release(); nothing when not traced.
+void AddTraceResponse(RequestScope& scope, HttpResponse& response);
+
+inline constexpr const char* kTraceResponseHeader = "traceresponse";
+
 }  // namespace protoserve

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "core/log_context.h"
 #include "http/http_response.h"
 
 namespace protoserve {
@@ -283,7 +284,7 @@ void HttpSession::Write(HttpResponse response) {
 }
 
 void HttpSession::OnWritten(beast::error_code ec) {
-  LogAccess(response_->result_int(), response_->body().size());
+  LogAccess(*response_);
   const bool keep_alive = response_->keep_alive();
   response_.reset();
   if (ec) return Close();
@@ -318,12 +319,15 @@ void HttpSession::Close() {
   stream_.close();
 }
 
-void HttpSession::LogAccess(unsigned status, size_t bytes) const {
+void HttpSession::LogAccess(const HttpResponse& response) const {
   const auto& options = server_->options;
   if (!options.access_log) return;
   if (server_->answered.fetch_add(1, std::memory_order_relaxed) % std::max(options.access_log_sample, 1) != 0) return;
   const double ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - started_).count();
-  spdlog::info("HTTP {} \"{} {}\" {} {}B {:.3f}ms", peer_, method_, target_, status, bytes, ms);
+  // The line joins the request's trace (traced servers send traceresponse).
+  ScopedLogContext ids(response[kRequestIdHeader], TraceIdOf(response[kTraceResponseHeader]));
+  spdlog::info("HTTP {} \"{} {}\" {} {}B {:.3f}ms", peer_, method_, target_, response.result_int(),
+               response.body().size(), ms);
 }
 
 }  // namespace protoserve

@@ -116,7 +116,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void CloseAfterResponse();
   void DiscardInput();
   void Close();
-  void LogAccess(unsigned status, size_t bytes) const;
+  // One access-log line (request and trace ids from the response's headers).
+  void LogAccess(const HttpResponse& response) const;
 
   // Declared first: destroyed last, after the stream that uses its io_context.
   const std::shared_ptr<HttpServerState> server_;

@@ -237,6 +237,7 @@ void KServeRest::Infer(const std::string& model, const std::string& version, Htt
     if (!status.ok()) {
       HttpResponse response = ErrorResponse(status);
       response.set(kRequestIdHeader, result.id);
+      AddTraceResponse(result.scope, response);
       result.scope.Release();
       return responder.Send(std::move(response));
     }
@@ -245,6 +246,7 @@ void KServeRest::Infer(const std::string& model, const std::string& version, Htt
     responder.Post([responder, decoded, result = std::move(result)]() mutable {
       HttpResponse response = InferResponse(EncodeResult(*decoded, *result.model, std::move(result.response)));
       response.set(kRequestIdHeader, result.id);
+      AddTraceResponse(result.scope, response);
       result.scope.Release();
       responder.Send(std::move(response));
     });

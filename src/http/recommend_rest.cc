@@ -119,6 +119,7 @@ void RecommendRest::Recommend(const HttpRequest& request, Responder responder) c
                        HttpResponse response =
                            status.ok() ? JsonResponse(200, RecommendationToJson(result)) : ErrorResponse(status);
                        response.set(kRequestIdHeader, id);
+                       AddTraceResponse(scope, response);
                        scope.Release();
                        responder.Send(std::move(response));
                      });

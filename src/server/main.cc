@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -31,6 +34,9 @@
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
 #include "http/rest_router.h"
+#include "telemetry/log_format.h"
+#include "telemetry/trace_pipeline.h"
+#include "telemetry/tracing_config.h"
 
 namespace {
 
@@ -70,7 +76,18 @@ struct Flags {
   std::string web_ui_dir;
   std::vector<std::string> cors_allowed_origins;
   std::string log_level = "info";
+  std::string log_format = "text";
+  // OpenTelemetry settings by their environment variable's name (OTEL_...):
+  // each is also the flag --otel-... (flag first, then the environment).
+  std::map<std::string, std::string, std::less<>> otel;
 };
+
+// OTEL_BSP_MAX_QUEUE_SIZE -> --otel-bsp-max-queue-size
+std::string OtelFlagName(std::string_view variable) {
+  std::string flag = "--" + std::string(variable);
+  std::transform(flag.begin(), flag.end(), flag.begin(), [](unsigned char c) { return c == '_' ? '-' : static_cast<char>(std::tolower(c)); });
+  return flag;
+}
 
 // SIGINT/SIGTERM are turned into a byte on a pipe that main() waits on.
 // A handler (not sigwait) is needed because libraries start threads before
@@ -219,10 +236,21 @@ int main(int argc, char** argv) {
                  "Origins (comma-separated, or '*') whose browser pages may call gRPC-Web cross-origin; default none")
       ->delimiter(',');
   app.add_option("--log-level", flags.log_level, "trace | debug | info | warn | error")->capture_default_str();
+  app.add_option("--log-format", flags.log_format,
+                 "text | json (one JSON object per line; lines about a request carry request_id and trace_id)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  for (std::string_view variable : protoserve::kTracingVariables) {
+    const std::string name(variable);
+    app.add_option(OtelFlagName(variable), flags.otel[name],
+                   "Tracing (docs/observability.md): as the OpenTelemetry SDK variable " + name + ", which it overrides")
+        ->envname(name)
+        ->group("Tracing (OpenTelemetry)");
+  }
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  protoserve::SetLogFormat(*protoserve::ParseLogFormat(flags.log_format));
   if (!flags.load_models.empty() && flags.model_control_mode != "explicit") {
     spdlog::error("--load-model needs --model-control-mode=explicit");
     return 2;
@@ -244,7 +272,30 @@ int main(int argc, char** argv) {
 #endif
 
   Metrics metrics;
+  // Declared before the repository and the server, which use its tracer.
+  std::unique_ptr<TracePipeline> tracing;
+  {
+    auto config = ParseTracingConfig([&flags](std::string_view name) {
+      auto it = flags.otel.find(name);
+      return it == flags.otel.end() ? std::string() : it->second;
+    });
+    if (!config.ok()) {
+      spdlog::error("{}", config.status().message());
+      return 2;
+    }
+    if (config->enabled) {
+      auto pipeline = TracePipeline::Create(*config, PROTOSERVE_VERSION, metrics.registry().get());
+      if (!pipeline.ok()) {
+        spdlog::error("{}", pipeline.status().message());
+        return 2;
+      }
+      tracing = std::move(pipeline).value();
+      spdlog::info("tracing: OTLP/HTTP to {} (sampler {} {}), service.name {}", config->traces_endpoint,
+                   SamplerName(config->sampler.kind), config->sampler.ratio, config->service_name);
+    }
+  }
   ModelRepository repository(flags.model_repository, &backends, &metrics, flags.allow_symlinks_within);
+  if (tracing) repository.AddObserverFactory(tracing->tracer()->ObserverFactory());
   if (!flags.allow_symlinks_within.empty()) {
     spdlog::info("repository files may also resolve inside {} (--allow-symlinks-within)", flags.allow_symlinks_within);
   }
@@ -253,6 +304,7 @@ int main(int argc, char** argv) {
   ServerOptions server_options;
   server_options.default_timeout = std::chrono::seconds(flags.request_timeout_secs);
   server_options.explicit_control = flags.model_control_mode == "explicit";
+  server_options.tracer = tracing ? tracing->tracer() : nullptr;
   if (server_options.explicit_control && flags.auth_tokens.empty()) {
     if (flags.allow_unauthenticated_management) {
       spdlog::warn("--allow-unauthenticated-management: ANY client connecting from a loopback address may load and "
@@ -395,6 +447,7 @@ int main(int argc, char** argv) {
   grpc_front_end.Shutdown(grace);
   http_stopped.wait();
   repository.Shutdown();
+  if (tracing) tracing->Shutdown();  // the last spans go out
   spdlog::info("protoserve stopped");
   return 0;
 }

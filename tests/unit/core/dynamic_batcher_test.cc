@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -483,6 +484,50 @@ TEST(DynamicBatcherTest, ConcurrentProducersAllComplete) {
   }
   for (auto& t : producers) t.join();
   EXPECT_EQ(ok.load(), kThreads * kEach);
+}
+
+// Tracing: a batch that holds traced requests is told once, with its traced
+// members in batch order, the batch's request count and the instance.
+TEST(DynamicBatcherTest, TracedBatchIsReportedOnceWithItsMembers) {
+  Recorder rec;
+  rec.Hold(0);
+  std::mutex mu;
+  std::vector<BatchEvent> events;
+  BatcherOptions options = Batching(8, 0s);
+  options.on_traced_batch = [&](const BatchEvent& event) {
+    std::lock_guard lock(mu);
+    events.push_back(event);
+  };
+  DynamicBatcher batcher(std::move(options), rec.executor());
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> promises(4);
+  ASSERT_TRUE(batcher.Enqueue(Request({0}, &promises[0])).ok());  // untraced, alone: no event
+  ASSERT_TRUE(rec.gate.AwaitEntered(1));
+  // RequestTrace is only forward-declared here: the batcher never looks inside.
+  auto* first = reinterpret_cast<RequestTrace*>(uintptr_t{0x1000});
+  auto* second = reinterpret_cast<RequestTrace*>(uintptr_t{0x2000});
+  auto traced = [&](float v, RequestTrace* trace, std::promise<Result>* p) {
+    auto r = Request({v}, p);
+    r->trace = trace;
+    return r;
+  };
+  ASSERT_TRUE(batcher.Enqueue(traced(1, first, &promises[1])).ok());
+  ASSERT_TRUE(batcher.Enqueue(Request({2}, &promises[2])).ok());
+  ASSERT_TRUE(batcher.Enqueue(traced(3, second, &promises[3])).ok());
+  rec.Release();
+  for (auto& p : promises) EXPECT_TRUE(p.get_future().get().status.ok());
+  std::lock_guard lock(mu);
+  ASSERT_EQ(events.size(), 1u);
+  const BatchEvent& event = events.front();
+  ASSERT_EQ(event.traced.size(), 2u);
+  EXPECT_EQ(event.traced[0].trace, first);
+  EXPECT_EQ(event.traced[1].trace, second);
+  EXPECT_EQ(event.requests, 3u);
+  EXPECT_EQ(event.rows, 3);
+  EXPECT_EQ(event.instance, 0);
+  EXPECT_TRUE(event.ok);
+  EXPECT_LE(event.traced[0].enqueued, event.start);
+  EXPECT_LE(event.start, event.end);
 }
 
 }  // namespace

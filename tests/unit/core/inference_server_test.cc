@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -41,8 +42,11 @@ class InferenceServerTest : public ::testing::Test {
                                        "version_policy { all {} }\n"),
                    {1, 2});
     repository_ = std::make_unique<ModelRepository>(disk_.root(), &backends_, &metrics_);
+    BeforeLoad();
     ASSERT_TRUE(repository_->LoadAll().ok());
   }
+  // Observer factories go in here (they must precede the load).
+  virtual void BeforeLoad() {}
 
   InferenceServer Make(ServerOptions options = {}) {
     return InferenceServer(repository_.get(), nullptr, &metrics_, options);
@@ -161,6 +165,99 @@ TEST_F(InferenceServerTest, ReadyFollowsTheStateAndModelControlTheMode) {
   EXPECT_TRUE(managed.UnloadModel("m").ok());
   EXPECT_EQ(*managed.ModelReady("m", ""), false);
   EXPECT_EQ(managed.ModelReady("nope", "").status().code(), StatusCode::kNotFound);
+}
+
+// Tracing through the facade: a traced request's spans come out when the
+// front-end releases its RequestScope, parented on the caller's traceparent,
+// with the route and the batch's execute span; failures always exported.
+class TracedServerTest : public InferenceServerTest {
+ protected:
+  void BeforeLoad() override { repository_->AddObserverFactory(tracer_.ObserverFactory()); }
+  void TearDown() override { repository_.reset(); }  // its observers point at tracer_
+
+  InferenceServer MakeTraced() {
+    ServerOptions options;
+    options.tracer = &tracer_;
+    return Make(options);
+  }
+  Outcome Infer(const InferenceServer& server, RequestContext context, const std::string& model) {
+    return InferenceServerTest::Infer(server, std::move(context), model,
+                                      [](const ModelVersion&) -> StatusOr<DecodedRequest> { return ValidRequest(); });
+  }
+  std::vector<SpanData> Spans() {
+    std::lock_guard lock(mu_);
+    return spans_;
+  }
+  static const AttributeValue* Attribute(const SpanData& span, const std::string& key) {
+    for (const auto& a : span.attributes) {
+      if (a.key == key) return &a.value;
+    }
+    return nullptr;
+  }
+
+  std::mutex mu_;
+  std::vector<SpanData> spans_;
+  Tracer tracer_{{SamplerKind::kParentBasedTraceIdRatio, 0.0}, [this](std::vector<SpanData> batch) {
+                   std::lock_guard lock(mu_);
+                   for (auto& s : batch) spans_.push_back(std::move(s));
+                 }};
+};
+
+TEST_F(TracedServerTest, SpansEndWhenTheFrontEndReleasesItsScope) {
+  InferenceServer server = MakeTraced();
+  RequestContext context;
+  context.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  context.request_bytes = 99;
+  Outcome outcome = Infer(server, std::move(context), "m");
+  ASSERT_TRUE(outcome.status.ok()) << outcome.status.ToString();
+  ASSERT_TRUE(outcome.result.scope.traced());
+  EXPECT_EQ(outcome.result.scope.TraceResponse().substr(0, 36), "00-0af7651916cd43dd8448eb211c80319c-");
+  // The execute span went out with the batch; the request's wait for the front-end.
+  std::vector<SpanData> spans = Spans();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].name, "execute");
+  outcome.result.scope.set_response_bytes(12);
+  outcome.result.scope.Release();
+
+  spans = Spans();
+  ASSERT_EQ(spans.size(), 5u);  // execute, decode, queue, encode, ModelInfer
+  const SpanData& request = spans.back();
+  EXPECT_EQ(request.name, "ModelInfer");
+  EXPECT_EQ(ToHex(request.parent_span_id), "b7ad6b7169203331");
+  EXPECT_EQ(std::get<std::string>(*Attribute(request, "protoserve.route")), "latest");
+  EXPECT_EQ(std::get<int64_t>(*Attribute(request, "protoserve.model.version")), 2);
+  EXPECT_EQ(std::get<int64_t>(*Attribute(request, "protoserve.shadow.version")), 1);
+  EXPECT_EQ(std::get<int64_t>(*Attribute(request, "protoserve.request.bytes")), 99);
+  EXPECT_EQ(std::get<int64_t>(*Attribute(request, "protoserve.response.bytes")), 12);
+  EXPECT_EQ(std::get<std::string>(*Attribute(request, "protoserve.request_id")), outcome.result.id);
+  for (size_t i = 0; i + 1 < spans.size(); ++i) {
+    EXPECT_EQ(spans[i].trace_id, request.trace_id) << spans[i].name;
+    EXPECT_EQ(spans[i].parent_span_id, request.span_id) << spans[i].name;
+  }
+  ASSERT_EQ(spans[0].links.size(), 1u);
+  EXPECT_EQ(spans[0].links[0].span_id, request.span_id);
+}
+
+TEST_F(TracedServerTest, UnsampledFailuresAreExportedAndSuccessesAreNot) {
+  InferenceServer server = MakeTraced();
+  Outcome ok = Infer(server, {}, "m");  // ratio 0, no parent: not sampled
+  ASSERT_TRUE(ok.status.ok());
+  EXPECT_EQ(ok.result.scope.TraceResponse().substr(53), "00");
+  ok.result.scope.Release();
+  EXPECT_TRUE(Spans().empty());
+
+  {
+    Outcome missing = Infer(server, {}, "nope");
+    EXPECT_EQ(missing.status.code(), StatusCode::kNotFound);
+  }  // never released by a front-end: the scope's end finishes the trace
+  std::vector<SpanData> spans = Spans();
+  ASSERT_EQ(spans.size(), 2u);  // encode (of the error answer), ModelInfer
+  EXPECT_EQ(spans[0].name, "encode");
+  const SpanData& request = spans[1];
+  EXPECT_TRUE(request.error);
+  EXPECT_EQ(std::get<std::string>(*Attribute(request, "protoserve.status_code")), "NOT_FOUND");
+  EXPECT_EQ(std::get<std::string>(*Attribute(request, "protoserve.model.name")), "nope");
+  for (const SpanData& span : spans) EXPECT_EQ(span.flags, 0);  // exported for its error, not sampled
 }
 
 TEST(RequestIdTest, MadeIdsAreUniqueAndClientIdsChecked) {

@@ -1,0 +1,52 @@
+// OtlpHttpExporter: OTLP/HTTP with protobuf bodies (the OpenTelemetry
+// protocol's `http/protobuf`): each batch is one POST of an
+// ExportTraceServiceRequest to the traces endpoint (e.g.
+// http://collector:4318/v1/traces), Content-Type application/x-protobuf.
+//
+// Every export is bounded by `timeout` as a whole (resolve, connect, write,
+// read): a collector that is down, hangs or answers 5xx costs the export
+// thread at most that, never a request. Failures are not retried (the
+// batch is counted as failed, and logged with the first and every 100th).
+// Only plain http:// endpoints (no TLS).
+//
+// Thread-safety: Export() is called from one thread (BatchSpanProcessor).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/batch_span_processor.h"
+#include "core/status.h"
+#include "telemetry/otlp_encoder.h"
+
+namespace protoserve {
+
+struct OtlpEndpoint {
+  std::string host;
+  std::string port = "80";
+  std::string target = "/";  // path (and query) as sent
+};
+
+// "http://host[:port][/path]"; INVALID_ARGUMENT otherwise (https included).
+StatusOr<OtlpEndpoint> ParseOtlpEndpoint(std::string_view url);
+
+class OtlpHttpExporter final : public SpanExporter {
+ public:
+  OtlpHttpExporter(OtlpEndpoint endpoint, std::chrono::milliseconds timeout, ResourceAttributes resource);
+
+  Status Export(std::vector<SpanData>& spans) override;
+
+ private:
+  // One POST of `body`; OK on a 2xx answer.
+  Status Post(const std::string& body) const;
+
+  const OtlpEndpoint endpoint_;
+  const std::chrono::milliseconds timeout_;
+  const ResourceAttributes resource_;
+  uint64_t failures_ = 0;  // Export's thread only
+};
+
+}  // namespace protoserve
