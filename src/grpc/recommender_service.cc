@@ -1,5 +1,6 @@
 #include "grpc/recommender_service.h"
 
+#include "core/feedback_loop.h"
 #include "grpc/grpc_status.h"
 #include "grpc/ordered_stream.h"
 
@@ -22,15 +23,19 @@ RequestContext CallContext(grpc::CallbackServerContext* context) {
   return RequestContext{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}};
 }
 
-// The seed's response has no id field: a client that sends x-request-id
-// metadata gets it back as trailing metadata (nothing is added otherwise,
-// keeping the hot path free of per-call metadata).
-void EchoRequestId(grpc::CallbackServerContext* context) {
+// A client's x-request-id metadata becomes the request id (RecommendationResponse.request_id)
+// and comes back as trailing metadata too, for clients built from the seed's
+// file, whose response has no id field (nothing is added otherwise, keeping
+// the hot path free of per-call metadata). Unary calls only: the messages of
+// a stream each get an id of their own.
+std::string ClientRequestId(grpc::CallbackServerContext* context) {
   const auto& metadata = context->client_metadata();
   auto id = metadata.find("x-request-id");
-  if (id == metadata.end()) return;
-  const std::string value(id->second.data(), id->second.size());
-  if (IsValidRequestId(value)) context->AddTrailingMetadata("x-request-id", value);
+  if (id == metadata.end()) return {};
+  std::string value(id->second.data(), id->second.size());
+  if (!IsValidRequestId(value)) return {};
+  context->AddTrailingMetadata("x-request-id", value);
+  return value;
 }
 
 void FillResponse(Recommendation result, RecommendationResponse* response) {
@@ -39,6 +44,7 @@ void FillResponse(Recommendation result, RecommendationResponse* response) {
   response->mutable_scores()->Add(result.scores.begin(), result.scores.end());
   response->set_model_name(result.model_name);
   response->set_model_version(result.model_version);
+  response->set_request_id(std::move(result.request_id));
 }
 
 class RecommendationStream final : public OrderedStreamReactor<RecommendationRequest, RecommendationResponse> {
@@ -80,13 +86,44 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                                                                  const RecommendationRequest* request,
                                                                  RecommendationResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  EchoRequestId(context);
-  server_->Recommend(CallContext(context), ToQuery(*request),
+  RequestContext call = CallContext(context);
+  call.id = ClientRequestId(context);
+  server_->Recommend(std::move(call), ToQuery(*request),
                      [reactor, response](Status status, Recommendation result, RequestScope scope) {
                        if (status.ok()) FillResponse(std::move(result), response);
                        scope.Release();
                        reactor->Finish(ToGrpcStatus(status));
                      });
+  return reactor;
+}
+
+}  // namespace protoserve
+
+namespace protoserve {
+
+grpc::ServerUnaryReactor* RecommenderService::SendFeedback(grpc::CallbackServerContext* context,
+                                                           const RecommendationFeedback* request,
+                                                           RecommendationFeedbackResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FeedbackLoop* loop = server_->feedback_loop();
+  if (!loop) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "feedback is not enabled on this server"));
+    return reactor;
+  }
+  RecommendationFeedbackQuery query;
+  query.request_id = request->request_id();
+  query.user_id = request->user_id();
+  query.clicked.assign(request->clicked_item_ids().begin(), request->clicked_item_ids().end());
+  query.bought.assign(request->bought_item_ids().begin(), request->bought_item_ids().end());
+  query.time_unix_ms = request->time_unix_ms();
+  auto result = loop->RecommendationFeedback(query);
+  if (result.ok()) {
+    response->set_request_id(result->request_id);
+    response->set_model_name(result->model);
+    response->set_model_version(result->version);
+    response->set_matched_items(static_cast<int32_t>(result->matched_items));
+  }
+  reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
 }
 
