@@ -81,7 +81,8 @@ FeedbackRecord JoinedRecord(const IndexedPrediction& found, int64_t time_unix_ms
 }  // namespace
 
 double SampleRate(const ModelConfig& config, bool recommender_api) {
-  auto it = config.parameters().find(kSampleRateParameter);
+  static const std::string key(kSampleRateParameter);  // no key string per request
+  auto it = config.parameters().find(key);
   if (it == config.parameters().end()) return recommender_api ? 1.0 : 0.0;
   char* end = nullptr;
   const std::string& text = it->second.string_value();

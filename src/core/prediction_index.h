@@ -22,7 +22,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "core/prediction_log.h"
@@ -63,15 +62,19 @@ class PredictionIndex {
   size_t size() const;
 
  private:
+  // Keys are 64-bit hashes of the ids (FNV-1a): no key strings to allocate
+  // and free per prediction. The entry keeps its full request id, and a
+  // lookup compares it, so a hash collision (about 2^-64 per pair) can at
+  // worst make one id unknown, never join feedback to another prediction.
   struct Entry {
     IndexedPrediction prediction;
-    std::string user_id;
+    uint64_t user = 0;  // hash of the user id; 0: none
     Clock::time_point added;
     bool has_feedback = false;
   };
   void EvictLocked(Clock::time_point now) REQUIRES(mu_);
-  void RememberExpiredLocked(std::string id) REQUIRES(mu_);
   Status MissingLocked(std::string_view request_id) const REQUIRES(mu_);
+  const Entry* FindLocked(std::string_view request_id) const REQUIRES(mu_);
 
   const size_t capacity_;
   const Clock::duration max_age_;
@@ -79,13 +82,16 @@ class PredictionIndex {
 
   mutable Mutex mu_;
   uint64_t next_sequence_ GUARDED_BY(mu_) = 1;
-  std::unordered_map<std::string, Entry> by_id_ GUARDED_BY(mu_);
-  // (sequence, request id) in insertion order: the eviction order.
-  std::deque<std::pair<uint64_t, std::string>> order_ GUARDED_BY(mu_);
-  // user id -> request id of the user's latest prediction.
-  std::unordered_map<std::string, std::string> latest_by_user_ GUARDED_BY(mu_);
-  std::unordered_set<std::string> expired_ GUARDED_BY(mu_);
-  std::deque<std::string> expired_order_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, Entry> by_id_ GUARDED_BY(mu_);
+  // (sequence, id hash) in insertion order: the eviction order.
+  std::deque<std::pair<uint64_t, uint64_t>> order_ GUARDED_BY(mu_);
+  // user id hash -> id hash of the user's latest prediction.
+  std::unordered_map<uint64_t, uint64_t> latest_by_user_ GUARDED_BY(mu_);
+  // Hashes of forgotten ids, direct-mapped (2 x capacity slots, no
+  // allocation): a late feedback finds its id here -> "expired". A slot
+  // reused by a later eviction turns an old "expired" into "unknown"; both
+  // are NOT_FOUND.
+  std::vector<uint64_t> expired_ GUARDED_BY(mu_);
 };
 
 }  // namespace protoserve
