@@ -21,6 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prediction_log_ab import prediction_log_ab, table as prediction_log_table  # noqa: E402
 from suite_support import (Charts, Proc, Report, bench, by_concurrency, command_text, costed_bench,  # noqa: E402
                            errors_in, free_port, lower, ms, protoserve, snapshot_binaries, source_revision,
                            write_repo_variant)
@@ -261,6 +262,14 @@ the three contenders of one concurrency level back to back.""")
                     ms(b["latency_ms"]["p50"])] for b in st],
                   f"Command: `{command_text('--mode grpc-recommend|grpc-stream -c 1,8,32', duration=d)}` (one stream per "
                   "worker, next message after the previous answer)")
+
+        # ------------------------------------------ prediction log on vs off
+        rep.add("## Prediction log on vs off (Recommender, SQLite, every answer logged)\n")
+        text, ratio = prediction_log_table(prediction_log_ab(build, repo, samples, 4, d, 8))
+        rep.add(text + "\n")
+        rep.add(f"Command: `/usr/bin/python3 bench/prediction_log_ab.py --rounds 4 -d {d} -c 8` (two servers, one "
+                f"with `--prediction-log`, alternating rounds). Median on/off qps ratio: **{ratio:.3f}** "
+                "(target >= 0.95).\n")
 
         # --------------------------------------------- gRPC vs REST, small
         rest_target = f"127.0.0.1:{server.ports['http']}"

@@ -6,6 +6,7 @@
 
 #include "cli/bench/bench_command.h"
 #include "cli/cli_common.h"
+#include "cli/feedback_commands.h"
 #include "cli/kserve_commands.h"
 #include "recommender.grpc.pb.h"
 #include "health.grpc.pb.h"
@@ -44,6 +45,7 @@ int Recommend(const ConnectionOptions& connection, const RecommendArgs& args) {
     items.push_back({{"item_id", response.item_ids(i)}, {"score", response.scores(i)}});
   }
   PrintJson({{"user_id", args.user_id},
+             {"request_id", response.request_id()},
              {"model_name", response.model_name()},
              {"model_version", response.model_version()},
              {"items", items},
@@ -106,6 +108,10 @@ int main(int argc, char** argv) {
       ->required();
   inf->add_option("--output", infer.outputs, "Requested output, optionally name:classification=K");
 
+  FeedbackArgs feedback;
+  RolloutStatusArgs rollout_status;
+  FeedbackCommands feedback_commands = AddFeedbackCommands(app, &connection, &feedback, &rollout_status);
+
   bench::BenchOptions bench_options;
   auto* bench = bench::AddBenchCommand(app, &bench_options);
 
@@ -115,6 +121,11 @@ int main(int argc, char** argv) {
     if (*inf) return Infer(connection, infer);
     if (*rec) return Recommend(connection, recommend);
     if (*health) return Health(connection, service);
+    if (*feedback_commands.feedback) {
+      return SendFeedback(connection, feedback, feedback_commands.feedback->count("--label") > 0,
+                          feedback_commands.feedback->count("--value") > 0);
+    }
+    if (*feedback_commands.status) return RolloutStatus(connection, rollout_status);
     if (*bench) {
       if (app.count("--target") > 0 && bench->count("--target") == 0) bench_options.target = connection.target;
       return bench::RunBench(bench_options);

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/classification.h"
+#include "core/feedback_loop.h"
 #include "core/shadow.h"
 
 namespace protoserve {
@@ -83,6 +84,7 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
       done(std::move(status), std::move(result));
     };
   }
+  const Clock::time_point start = feedback_loop_ ? Clock::now() : Clock::time_point();
   InferResult result;
   result.id = context.id;
   auto fail = [&](Status status) { done(std::move(status), std::move(result)); };
@@ -119,9 +121,15 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   // One shared holder: moved into the callback on success, used by the refusal path otherwise.
   auto pending = std::make_shared<InferResult>(std::move(result));
   pending->model = std::move(primary);
-  Status queued = raw->Infer(std::move(request), [pending, compare = std::move(compare), done](
+  // The prediction log: recorded before the client has its answer (its feedback cannot come first).
+  std::string routing_key = feedback_loop_ ? std::move(decoded->routing_key) : std::string();
+  Status queued = raw->Infer(std::move(request), [pending, compare = std::move(compare), done, loop = feedback_loop_,
+                                                  api = context.api, start, routing_key = std::move(routing_key)](
                                                      Status status, InferenceResponse response) {
     if (status.ok() && compare) compare(response);
+    if (status.ok() && loop) {
+      loop->OnInference(pending->id, api, routing_key, *pending->model, response, Clock::now() - start);
+    }
     pending->response = std::move(response);
     done(std::move(status), std::move(*pending));
   });
@@ -145,9 +153,18 @@ void InferenceServer::Recommend(RequestContext context, RecommendationQuery quer
   query.is_cancelled = std::move(context.is_cancelled);
   query.api = context.api;
   auto scope = std::make_shared<RequestScope>(metrics_, context.api);
-  Status queued = recommender_->Recommend(std::move(query), [scope, done](Status status, Recommendation result) {
-    done(std::move(status), std::move(result), std::move(*scope));
-  });
+  const Clock::time_point start = feedback_loop_ ? Clock::now() : Clock::time_point();
+  std::string user_id = feedback_loop_ ? std::string(query.user_id) : std::string();
+  Status queued = recommender_->Recommend(
+      std::move(query), [scope, done, id = std::move(context.id), api = context.api, loop = feedback_loop_, start,
+                         user_id = std::move(user_id)](Status status, Recommendation result) {
+        result.request_id = id;
+        if (status.ok() && loop && result.answered_by) {
+          loop->OnRecommendation(id, api, user_id, *result.answered_by, result, Clock::now() - start);
+        }
+        result.answered_by.reset();
+        done(std::move(status), std::move(result), std::move(*scope));
+      });
   if (!queued.ok()) done(std::move(queued), Recommendation{}, std::move(*scope));
 }
 

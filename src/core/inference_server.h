@@ -33,6 +33,8 @@
 
 namespace protoserve {
 
+class FeedbackLoop;
+
 enum class ServerState { kStarting, kReady, kDraining };
 
 // What travels with one request from the wire to the reply.
@@ -163,6 +165,11 @@ class InferenceServer {
 
   ModelRepository& repository() const { return *repository_; }
   Metrics* metrics() const { return metrics_; }
+  // The prediction log, join window and online metrics (feedback_loop.h):
+  // told of every answered prediction before its client is. Set before
+  // serving; null (the default): no log and no feedback APIs.
+  void set_feedback_loop(FeedbackLoop* loop) { feedback_loop_ = loop; }
+  FeedbackLoop* feedback_loop() const { return feedback_loop_; }
 
  private:
   ModelRepository* const repository_;
@@ -172,6 +179,7 @@ class InferenceServer {
 
   Metrics* const metrics_;
   const ServerOptions options_;
+  FeedbackLoop* feedback_loop_ = nullptr;
   std::atomic<ServerState> state_{ServerState::kStarting};
 };
 

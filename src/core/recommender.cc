@@ -87,6 +87,7 @@ Status RecommendationEngine::Run(std::shared_ptr<ModelVersion> model, InferenceR
     Recommendation result;
     result.model_name = model->name();
     result.model_version = model->version();
+    result.answered_by = model;
     if (!status.ok()) return done(std::move(status), std::move(result));
     const Tensor& scores = response.outputs.front().tensor;
     const std::vector<std::string>& labels = model->labels(scores_index);

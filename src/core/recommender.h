@@ -48,6 +48,9 @@ struct Recommendation {
   std::vector<float> scores;
   std::string model_name;
   int64_t model_version = 0;
+  std::string request_id;  // set by the facade (InferenceServer::Recommend)
+  // The version that answered (for the facade's prediction log; may be null).
+  std::shared_ptr<ModelVersion> answered_by;
 };
 
 // Checks the parts of a query that need no model: user_id, top_k, finite features.

@@ -1,5 +1,6 @@
 #include "grpc/recommender_service.h"
 
+#include "core/feedback_loop.h"
 #include "grpc/grpc_status.h"
 #include "grpc/ordered_stream.h"
 #include "grpc/trace_metadata.h"
@@ -29,15 +30,19 @@ RequestContext CallContext(const InferenceServer& server, grpc::CallbackServerCo
   return call;
 }
 
-// The seed's response has no id field: a client that sends x-request-id
-// metadata gets it back as trailing metadata (nothing is added otherwise,
-// keeping the hot path free of per-call metadata).
-void EchoRequestId(grpc::CallbackServerContext* context) {
+// A client's x-request-id metadata becomes the request id (RecommendationResponse.request_id)
+// and comes back as trailing metadata too, for clients built from the seed's
+// file, whose response has no id field (nothing is added otherwise, keeping
+// the hot path free of per-call metadata). Unary calls only: the messages of
+// a stream each get an id of their own.
+std::string ClientRequestId(grpc::CallbackServerContext* context) {
   const auto& metadata = context->client_metadata();
   auto id = metadata.find("x-request-id");
-  if (id == metadata.end()) return;
-  const std::string value(id->second.data(), id->second.size());
-  if (IsValidRequestId(value)) context->AddTrailingMetadata("x-request-id", value);
+  if (id == metadata.end()) return {};
+  std::string value(id->second.data(), id->second.size());
+  if (!IsValidRequestId(value)) return {};
+  context->AddTrailingMetadata("x-request-id", value);
+  return value;
 }
 
 void FillResponse(Recommendation result, RecommendationResponse* response) {
@@ -46,6 +51,7 @@ void FillResponse(Recommendation result, RecommendationResponse* response) {
   response->mutable_scores()->Add(result.scores.begin(), result.scores.end());
   response->set_model_name(result.model_name);
   response->set_model_version(result.model_version);
+  response->set_request_id(std::move(result.request_id));
 }
 
 class RecommendationStream final : public OrderedStreamReactor<RecommendationRequest, RecommendationResponse> {
@@ -88,12 +94,12 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                                                                  RecommendationResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RequestContext call = CallContext(*server_, context, *request);
-  std::string id;  // traced calls: the id for the trailers (made here when the client sent none)
+  call.id = ClientRequestId(context);  // echoed in the trailers when the client sent one
+  std::string id;  // traced calls: the id for the trailers when the server makes it
   if (server_->tracing()) {
+    const bool echoed = !call.id.empty();
     server_->Prepare(&call);
-    id = call.id;
-  } else {
-    EchoRequestId(context);
+    if (!echoed) id = call.id;
   }
   server_->Recommend(std::move(call), ToQuery(*request),
                      [reactor, response, context, id = std::move(id)](Status status, Recommendation result,
@@ -106,6 +112,36 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
                        scope.Release();
                        reactor->Finish(ToGrpcStatus(status));
                      });
+  return reactor;
+}
+
+}  // namespace protoserve
+
+namespace protoserve {
+
+grpc::ServerUnaryReactor* RecommenderService::SendFeedback(grpc::CallbackServerContext* context,
+                                                           const RecommendationFeedback* request,
+                                                           RecommendationFeedbackResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FeedbackLoop* loop = server_->feedback_loop();
+  if (!loop) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "feedback is not enabled on this server"));
+    return reactor;
+  }
+  RecommendationFeedbackQuery query;
+  query.request_id = request->request_id();
+  query.user_id = request->user_id();
+  query.clicked.assign(request->clicked_item_ids().begin(), request->clicked_item_ids().end());
+  query.bought.assign(request->bought_item_ids().begin(), request->bought_item_ids().end());
+  query.time_unix_ms = request->time_unix_ms();
+  auto result = loop->RecommendationFeedback(query);
+  if (result.ok()) {
+    response->set_request_id(result->request_id);
+    response->set_model_name(result->model);
+    response->set_model_version(result->version);
+    response->set_matched_items(static_cast<int32_t>(result->matched_items));
+  }
+  reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
 }
 

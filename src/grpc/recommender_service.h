@@ -20,6 +20,9 @@ class RecommenderService final : public ::Recommender::CallbackService {
                                                RecommendationResponse* response) override;
   grpc::ServerBidiReactor<RecommendationRequest, RecommendationResponse>* StreamRecommendations(
       grpc::CallbackServerContext* context) override;
+  // Joins the feedback to its prediction (FeedbackLoop); UNIMPLEMENTED without one.
+  grpc::ServerUnaryReactor* SendFeedback(grpc::CallbackServerContext* context, const RecommendationFeedback* request,
+                                         RecommendationFeedbackResponse* response) override;
 
  private:
   const InferenceServer* const server_;

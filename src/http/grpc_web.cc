@@ -338,6 +338,7 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
         response.mutable_scores()->Add(result.scores.begin(), result.scores.end());
         response.set_model_name(result.model_name);
         response.set_model_version(result.model_version);
+        response.set_request_id(std::move(result.request_id));
         encoded = Serialize(response);
       }
       if (trace && scope.traced()) {

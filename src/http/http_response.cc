@@ -15,6 +15,7 @@ unsigned HttpStatusFor(StatusCode code) {
     case StatusCode::kUnauthenticated: return 401;
     case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
     case StatusCode::kResourceExhausted: return 429;
     case StatusCode::kCancelled: return kHttpClientClosedRequest;
     case StatusCode::kUnimplemented: return 501;

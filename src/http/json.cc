@@ -307,4 +307,21 @@ const char* TypeName(const rapidjson::Value& value) {
   return "value";
 }
 
+const rapidjson::Value* Field(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  return it == object.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
+}
+
+Status TypeError(const std::string& field, const char* expected, const rapidjson::Value& got) {
+  return InvalidArgument(field + ": must be " + expected + ", got " + TypeName(got));
+}
+
+Status ReadString(const rapidjson::Value& object, const char* key, std::string* out) {
+  const rapidjson::Value* value = Field(object, key);
+  if (!value) return Status::Ok();
+  if (!value->IsString()) return TypeError(key, "a string", *value);
+  out->assign(value->GetString(), value->GetStringLength());
+  return Status::Ok();
+}
+
 }  // namespace protoserve::json

@@ -84,4 +84,11 @@ std::string ValidUtf8(std::string_view text);
 // "object", "array", "string", ... for error messages.
 const char* TypeName(const rapidjson::Value& value);
 
+// Member `key` of `object`, or null when absent or JSON null (both mean "unset").
+const rapidjson::Value* Field(const rapidjson::Value& object, const char* key);
+// INVALID_ARGUMENT "`field`: must be `expected`, got <type>".
+Status TypeError(const std::string& field, const char* expected, const rapidjson::Value& got);
+// Reads member `key` into `out` when it is set; INVALID_ARGUMENT when it is not a string.
+Status ReadString(const rapidjson::Value& object, const char* key, std::string* out);
+
 }  // namespace protoserve::json

@@ -11,25 +11,10 @@ namespace protoserve {
 
 namespace {
 
+using json::Field;
+using json::ReadString;
+using json::TypeError;
 using rapidjson::Value;
-
-// Member `key`, or null when absent or JSON null (both mean "unset").
-const Value* Field(const Value& object, const char* key) {
-  auto it = object.FindMember(key);
-  return it == object.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
-}
-
-Status TypeError(const std::string& field, const char* expected, const Value& got) {
-  return InvalidArgument(field + ": must be " + expected + ", got " + json::TypeName(got));
-}
-
-Status ReadString(const Value& object, const char* key, std::string* out) {
-  const Value* value = Field(object, key);
-  if (!value) return Status::Ok();
-  if (!value->IsString()) return TypeError(key, "a string", *value);
-  out->assign(value->GetString(), value->GetStringLength());
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -103,6 +88,10 @@ std::string RecommendationToJson(const Recommendation& recommendation) {
   json::WriteString(writer, recommendation.model_name);
   writer.Key("model_version");
   writer.Int64(recommendation.model_version);
+  if (!recommendation.request_id.empty()) {
+    writer.Key("request_id");
+    json::WriteString(writer, recommendation.request_id);
+  }
   writer.EndObject();
   return out;
 }

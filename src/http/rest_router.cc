@@ -72,6 +72,11 @@ RestRouteMatch ClassifyModelRoute(const std::vector<std::string>& s) {
     match.route = RestRoute::kModelConfig;
   } else if (s[action] == "stats") {
     match.route = RestRoute::kModelStatistics;
+  } else if (s[action] == "feedback") {
+    match.route = RestRoute::kModelFeedback;
+    match.method = http::verb::post;
+  } else if (s[action] == "evaluation") {
+    match.route = RestRoute::kModelEvaluation;
   }
   if (match.route == RestRoute::kNotFound) return RestRouteMatch{};
   return match;
@@ -95,6 +100,7 @@ RestRouteMatch ClassifyRestRoute(std::string_view target) {
   if (PathIs(s, {"v2"})) return Route(RestRoute::kServerMetadata, get);
   if (PathIs(s, {"metrics"})) return Route(RestRoute::kMetrics, get);
   if (PathIs(s, {"v1", "recommendations"})) return Route(RestRoute::kRecommend, post);
+  if (PathIs(s, {"v1", "feedback"})) return Route(RestRoute::kRecommendationFeedback, post);
   if (PathIs(s, {"v2", "repository", "index"})) return Route(RestRoute::kRepositoryIndex, post);
   if (s.size() == 5 && s[0] == "v2" && s[1] == "repository" && s[2] == "models" &&
       (s[4] == "load" || s[4] == "unload")) {
@@ -114,6 +120,9 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
   if (grpc_web_ && grpc_web_->Handles(request)) return grpc_web_->Handle(std::move(request), std::move(responder));
   RestRouteMatch match = ClassifyRestRoute(request.target());
   if (match.route == RestRoute::kMetrics && !metrics_) match.route = RestRoute::kNotFound;
+  const bool feedback_route = match.route == RestRoute::kRecommendationFeedback ||
+                              match.route == RestRoute::kModelFeedback || match.route == RestRoute::kModelEvaluation;
+  if (feedback_route && !feedback_) match.route = RestRoute::kNotFound;
   if (match.route == RestRoute::kNotFound) return responder.Send(NotFound(request));
   if (!MethodIs(match.method, request, responder)) return;
   switch (match.route) {
@@ -132,6 +141,9 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
     case RestRoute::kModelReady: return responder.Send(kserve_->ModelReady(match.model, match.version));
     case RestRoute::kModelConfig: return responder.Send(kserve_->ModelConfig(match.model, match.version));
     case RestRoute::kModelStatistics: return responder.Send(kserve_->ModelStatistics(match.model, match.version));
+    case RestRoute::kRecommendationFeedback: return responder.Send(feedback_->RecommendationFeedback(request));
+    case RestRoute::kModelFeedback: return responder.Send(feedback_->ModelFeedback(match.model, request));
+    case RestRoute::kModelEvaluation: return responder.Send(feedback_->Evaluation(match.model));
     case RestRoute::kNotFound: break;
   }
   responder.Send(NotFound(request));

@@ -21,6 +21,7 @@
 
 #include "core/metrics.h"
 #include "core/model_repository.h"
+#include "http/feedback_rest.h"
 #include "http/grpc_web.h"
 #include "http/http_handler.h"
 #include "http/kserve_rest.h"
@@ -44,6 +45,9 @@ enum class RestRoute {
   kModelReady,
   kModelConfig,
   kModelStatistics,
+  kRecommendationFeedback,  // POST /v1/feedback
+  kModelFeedback,           // POST /v2/models/{m}/feedback
+  kModelEvaluation,         // GET /v2/models/{m}/evaluation
 };
 
 struct RestRouteMatch {
@@ -72,6 +76,8 @@ class RestRouter : public HttpHandler {
   // gRPC-Web calls (POST, content-type application/grpc-web*), their CORS
   // preflights and the --web-ui files go to `web` (may be null: none).
   void set_grpc_web(const GrpcWebHandler* web) { grpc_web_ = web; }
+  // The feedback and evaluation routes (may be null: they are 404).
+  void set_feedback(const FeedbackRest* feedback) { feedback_ = feedback; }
 
  private:
   HttpResponse MetricsResponse() const;
@@ -81,6 +87,7 @@ class RestRouter : public HttpHandler {
   const ModelRepository* const repository_;
   Metrics* const metrics_;
   const GrpcWebHandler* grpc_web_ = nullptr;
+  const FeedbackRest* feedback_ = nullptr;
 };
 
 // The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).

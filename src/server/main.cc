@@ -22,12 +22,15 @@
 #include "backends/xgboost/xgboost_backend.h"
 #endif
 #include "core/auth_tokens.h"
+#include "core/feedback_loop.h"
 #include "core/inference_server.h"
 #include "core/model_repository.h"
 #include "core/recommender.h"
+#include "grpc/feedback_service.h"
 #include "grpc/grpc_server.h"
 #include "grpc/inference_service.h"
 #include "grpc/recommender_service.h"
+#include "http/feedback_rest.h"
 #include "http/grpc_web.h"
 #include "http/http_auth.h"
 #include "http/http_server.h"
@@ -37,6 +40,8 @@
 #include "telemetry/log_format.h"
 #include "telemetry/trace_pipeline.h"
 #include "telemetry/tracing_config.h"
+#include "predlog/cloudevents_sink.h"
+#include "predlog/sqlite_log_sink.h"
 
 namespace {
 
@@ -80,6 +85,14 @@ struct Flags {
   // OpenTelemetry settings by their environment variable's name (OTEL_...):
   // each is also the flag --otel-... (flag first, then the environment).
   std::map<std::string, std::string, std::less<>> otel;
+  std::string prediction_log;
+  std::string prediction_log_url;
+  std::string prediction_log_source = "protoserve";
+  int prediction_log_max_age_hours = 168;
+  int64_t prediction_log_max_rows = 10'000'000;
+  int prediction_log_queue = 65536;
+  int feedback_window_entries = 65536;
+  int feedback_window_secs = 3600;
 };
 
 // OTEL_BSP_MAX_QUEUE_SIZE -> --otel-bsp-max-queue-size
@@ -247,6 +260,36 @@ int main(int argc, char** argv) {
         ->envname(name)
         ->group("Tracing (OpenTelemetry)");
   }
+  app.add_option("--prediction-log", flags.prediction_log,
+                 "SQLite file (WAL mode) of sampled predictions and their feedback; created if missing. Sampling: "
+                 "config.pbtxt parameter prediction_log_sample_rate (default 1 for the Recommender API, 0 for KServe "
+                 "infer)");
+  app.add_option("--prediction-log-url", flags.prediction_log_url,
+                 "Also send each logged prediction and feedback as a CloudEvent (binary mode, KServe's payload-logger "
+                 "format) to this http:// URL");
+  app.add_option("--prediction-log-source", flags.prediction_log_source, "ce-source of --prediction-log-url events")
+      ->capture_default_str();
+  app.add_option("--prediction-log-max-age-hours", flags.prediction_log_max_age_hours,
+                 "--prediction-log retention: delete rows older than this; 0 keeps them")
+      ->check(CLI::Range(0, 24 * 3650))
+      ->capture_default_str();
+  app.add_option("--prediction-log-max-rows", flags.prediction_log_max_rows,
+                 "--prediction-log retention: keep at most this many rows per table; 0: no limit")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--prediction-log-queue", flags.prediction_log_queue,
+                 "Entries waiting for each prediction log sink; when full, entries are dropped and counted "
+                 "(protoserve_prediction_log_entries_total{result=\"dropped\"}), predictions never wait")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  app.add_option("--feedback-window-entries", flags.feedback_window_entries,
+                 "Predictions that feedback can still be joined to (the most recent ones)")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  app.add_option("--feedback-window-secs", flags.feedback_window_secs,
+                 "Feedback later than this after its prediction is refused as expired")
+      ->check(CLI::Range(1, 7 * 86400))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
@@ -317,6 +360,40 @@ int main(int argc, char** argv) {
   }
   // The one request path: every front-end below only translates to it.
   InferenceServer server(&repository, &recommender, &metrics, server_options);
+  // The prediction log, the feedback join window and the online metrics.
+  FeedbackLoopOptions feedback_options;
+  feedback_options.window_entries = static_cast<size_t>(flags.feedback_window_entries);
+  feedback_options.window_age = std::chrono::seconds(flags.feedback_window_secs);
+  FeedbackLoop feedback_loop(&repository, &metrics, feedback_options);
+  LogWriterOptions writer_options;
+  writer_options.capacity = static_cast<size_t>(flags.prediction_log_queue);
+  // Each sink gets its own bounded queue and writer thread.
+  auto add_sink = [&](StatusOr<std::unique_ptr<LogSink>> sink, const std::string& what) {
+    if (!sink.ok()) {
+      spdlog::error("{}", sink.status().message());
+      return false;
+    }
+    feedback_loop.AddWriter(std::make_unique<PredictionLogWriter>(std::move(sink).value(), writer_options, &metrics));
+    spdlog::info("prediction log: {}", what);
+    return true;
+  };
+  if (!flags.prediction_log.empty()) {
+    SqliteRetention retention;
+    retention.max_age = std::chrono::hours(flags.prediction_log_max_age_hours);
+    retention.max_rows = flags.prediction_log_max_rows;
+    if (!add_sink(SqliteLogSink::Open(flags.prediction_log, retention), flags.prediction_log + " (SQLite, WAL)")) {
+      return 2;
+    }
+  }
+  if (!flags.prediction_log_url.empty()) {
+    if (!add_sink(CloudEventsSink::Create({flags.prediction_log_url, flags.prediction_log_source}),
+                  "CloudEvents to " + flags.prediction_log_url)) {
+      return 2;
+    }
+  }
+  server.set_feedback_loop(&feedback_loop);
+  FeedbackService feedback_service(&server);
+  FeedbackRest feedback_rest(&server);
   RecommenderService recommender_service(&server);
   InferenceService inference_service(&server);
   KServeRest kserve_rest(&server);
@@ -340,6 +417,7 @@ int main(int argc, char** argv) {
     grpc_web.set_site(std::move(site).value());
   }
   rest_router.set_grpc_web(&grpc_web);
+  rest_router.set_feedback(&feedback_rest);
 
   GrpcServerOptions grpc_options;
   grpc_options.address = flags.address;
@@ -362,7 +440,7 @@ int main(int argc, char** argv) {
     spdlog::info("auth: {} token(s) from {}", (*authorizer)->token_count(), flags.auth_tokens);
     grpc_options.security.authorizer = std::move(authorizer).value();
   }
-  GrpcServer grpc_front_end(grpc_options, {&recommender_service, &inference_service});
+  GrpcServer grpc_front_end(grpc_options, {&recommender_service, &inference_service, &feedback_service});
   if (Status s = grpc_front_end.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
@@ -448,6 +526,7 @@ int main(int argc, char** argv) {
   http_stopped.wait();
   repository.Shutdown();
   if (tracing) tracing->Shutdown();  // the last spans go out
+  feedback_loop.FlushLog();
   spdlog::info("protoserve stopped");
   return 0;
 }

@@ -162,7 +162,9 @@ class NodeClientsE2E(unittest.TestCase):
         text = self.node("reflect.js", "list").stdout.splitlines()
         self.assertEqual(sorted(text), sorted(services))
         methods = self.node_json("reflect.js", "list", "Recommender", "--json")["methods"]
-        self.assertEqual(methods, ["Recommender.GetRecommendations", "Recommender.StreamRecommendations"])
+        self.assertEqual(methods, ["Recommender.GetRecommendations", "Recommender.StreamRecommendations",
+                                   "Recommender.SendFeedback"])
+        self.assertIn("protoserve.feedback.v1.Feedback", services)
 
     def test_reflection_describes_get_recommendations(self):
         d = self.node_json("reflect.js", "describe", "Recommender", "--json")

@@ -20,7 +20,7 @@ TEST(HttpResponseTest, StatusCodesMapToHttp) {
       {StatusCode::kUnknown, 500},
       {StatusCode::kDataLoss, 500},
       {StatusCode::kAborted, 500},
-      {StatusCode::kAlreadyExists, 500},
+      {StatusCode::kAlreadyExists, 409},  // duplicate feedback (docs/rollout.md)
       {StatusCode::kUnimplemented, 501},
       {StatusCode::kUnavailable, 503},
       {StatusCode::kDeadlineExceeded, 504},
