@@ -33,10 +33,9 @@
 #include "core/request_observer.h"
 #include "core/scheduler.h"
 #include "core/thread_annotations.h"
+#include "core/wall_time.h"
 
 namespace protoserve {
-
-using WallTime = std::chrono::system_clock::time_point;
 
 // What one answered prediction produced, in a bounded form.
 struct OutputSummary {

@@ -14,8 +14,6 @@ std::string OutputJson(const OutputSummary& output);
 std::string TruthJson(const FeedbackRecord& feedback);
 // The CloudEvent body: the whole entry (id, model, version, time, api, routing key, output or truth, latency).
 std::string EventJson(const LogEntry& entry);
-// RFC 3339 UTC with microseconds ("2026-12-05T13:45:00.123456Z").
-std::string Rfc3339(WallTime time);
 int64_t UnixMillis(WallTime time);
 
 }  // namespace protoserve

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/log_context.h"
+#include "core/wall_time.h"
 
 namespace protoserve {
 
@@ -32,24 +33,13 @@ class RequestIdsFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
-std::string Utc(spdlog::log_clock::time_point time) {
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[40];
-  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(text + n, sizeof(text) - n, ".%06lldZ", static_cast<long long>(micros % 1000000));
-  return text;
-}
-
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     // Fields in this order; the message last (a reader scanning for text in
     // it, e.g. "listening on HOST:PORT", meets no field after it).
     nlohmann::ordered_json line;
-    line["time"] = Utc(msg.time);
+    line["time"] = Rfc3339(msg.time);
     const auto level = spdlog::level::to_string_view(msg.level);
     line["level"] = std::string(level.data(), level.size());
     const LogContext& context = CurrentLogContext();
