@@ -88,9 +88,12 @@ void PredictionLogWriter::Run() {
         spdlog::warn("prediction log ({}): {} entries not written: {}", sink_->name(), n, s.message());
       }
     }
-    if (clock_.Now() >= next_maintenance) {
+    // The next run is due an interval after this one started (read before
+    // Maintain: time may move while it runs, and a test that sees it done
+    // advances the clock at once).
+    if (const Clock::time_point now = clock_.Now(); now >= next_maintenance) {
+      next_maintenance = now + options_.maintenance_interval;
       sink_->Maintain(std::chrono::system_clock::now());
-      next_maintenance = clock_.Now() + options_.maintenance_interval;
     }
     {
       MutexLock lock(mu_);

@@ -150,10 +150,11 @@ TEST(TracerTest, ABatchIsOneExecuteSpanLinkedToItsSampledRequests) {
   EXPECT_EQ(a->batch_requests, 4u);
   EXPECT_EQ(c->batch_span, execute.span_id);
 
+  const auto execute_span_id = execute.span_id;  // `execute` points into sink.spans, which grows below
   tracer.Finish(*c, Status::Ok());
   const SpanData* server = sink.Find("ModelInfer");
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(std::get<std::string>(*Attribute(*server, "protoserve.batch.span_id")), ToHex(execute.span_id));
+  EXPECT_EQ(std::get<std::string>(*Attribute(*server, "protoserve.batch.span_id")), ToHex(execute_span_id));
   EXPECT_EQ(std::get<int64_t>(*Attribute(*server, "protoserve.batch.size")), 4);
 }
 
