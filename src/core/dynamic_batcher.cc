@@ -103,7 +103,8 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
     const bool start_now = executing_ == 0 || !options_.dynamic_batching ||
                            options_.max_queue_delay <= Clock::duration::zero() || rows >= TargetRows();
     if (!start_now) return Status::Ok();  // the executing batch's thread takes it with company
-    batch = TakeBatch(&dropped);
+    DropUnusable(&dropped);
+    batch = TakeBatch();
     if (batch.empty()) {  // everything queued had expired
       lock.Unlock();
       CompleteDropped(std::move(dropped));
@@ -130,7 +131,10 @@ void DynamicBatcher::ExecuteAndDrain(std::vector<std::unique_ptr<PendingRequest>
       // A caller's thread serves other calls too: past its share of batches,
       // or once the model proved slow, it hands the rest to an instance
       // thread, unless those are gone (stopping).
-      if ((executed < max_batches && Quick()) || stopping_) batch = TakeBatch(&dropped);
+      if ((executed < max_batches && Quick()) || stopping_) {
+        DropUnusable(&dropped);
+        batch = TakeBatch();
+      }
       if (batch.empty()) {
         --executing_;
         hand_off = !queue_.empty();
@@ -146,8 +150,7 @@ void DynamicBatcher::ExecuteAndDrain(std::vector<std::unique_ptr<PendingRequest>
   }
 }
 
-std::vector<std::unique_ptr<PendingRequest>> DynamicBatcher::TakeBatch(std::vector<Dropped>* dropped) {
-  DropUnusable(dropped);
+std::vector<std::unique_ptr<PendingRequest>> DynamicBatcher::TakeBatch() {
   std::vector<std::unique_ptr<PendingRequest>> batch;
   if (queue_.empty()) return batch;
   int64_t rows = 0;
@@ -261,7 +264,7 @@ void DynamicBatcher::InstanceLoop(size_t index) {
         continue;  // re-evaluate with whatever arrived
       }
     }
-    std::vector<std::unique_ptr<PendingRequest>> batch = TakeBatch(&dropped);  // nothing left to drop
+    std::vector<std::unique_ptr<PendingRequest>> batch = TakeBatch();  // DropUnusable ran above
     ++executing_;
     const bool more_work = !queue_.empty();
     lock.Unlock();

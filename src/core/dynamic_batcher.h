@@ -122,9 +122,10 @@ class DynamicBatcher final : public Scheduler {
     std::unique_ptr<PendingRequest> request;
     Status status;
   };
-  // Takes the next batch from the front of the queue (empty if none), after
-  // moving expired and cancelled requests to `dropped`.
-  std::vector<std::unique_ptr<PendingRequest>> TakeBatch(std::vector<Dropped>* dropped) REQUIRES(mu_);
+  // Takes the next batch from the front of the queue (empty if none). Callers
+  // run DropUnusable first, so no expired or cancelled request executes.
+  std::vector<std::unique_ptr<PendingRequest>> TakeBatch() REQUIRES(mu_);
+  // Moves expired and cancelled requests from the queue to `dropped`.
   void DropUnusable(std::vector<Dropped>* dropped) REQUIRES(mu_);
   // Whether recent executions averaged under inline_max_compute.
   bool Quick() const;
