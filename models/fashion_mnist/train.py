@@ -30,7 +30,8 @@ dynamic_batching {
   preferred_batch_size: [ 32, 64 ]
   max_queue_delay_microseconds: 2000
 }
-parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "2" } }
+parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "1" } }
+parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "true" } }
 """
 
 
