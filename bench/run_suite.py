@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prediction_log_ab import prediction_log_ab, table as prediction_log_table  # noqa: E402
-from suite_support import (Charts, Proc, Report, bench, by_concurrency, command_text, costed_bench,  # noqa: E402
+from suite_support import (PROFILE_GROUPS, Charts, Proc, Report, bench, by_concurrency,  # noqa: E402
+                           command_text, costed_bench, costed_rounds, perf_profile,
                            errors_in, free_port, lower, ms, protoserve, snapshot_binaries, source_revision,
                            write_repo_variant)
 from tracing_bench import tracing_overhead  # noqa: E402
@@ -216,23 +217,62 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
                       ("protoserve gRPC", server, ["--target", target, "--mode", "grpc-recommend"]),
                       ("protoserve REST", server, ["--http-target", f"127.0.0.1:{server.ports['http']}", "--mode",
                                                    "rest-recommend"]))
-        for c in COST_LEVELS:  # the three contenders of one level back to back, so they share the machine's mood
-            for name, proc, how in contenders:
-                costs[name, c] = costed_bench(build, proc.p.pid, *how, "--data", samples, "-c", str(c), duration=d)
+        rounds = 1 if args.quick else 3
+        for c in COST_LEVELS:  # the three contenders of one level in turn, round after round (medians)
+            level = costed_rounds(build, [(name, proc.p.pid, [*how, "--data", samples]) for name, proc, how in contenders],
+                                  c, rounds, "1s" if args.quick else "3s")
+            for name, run in level.items():
+                costs[name, c] = run
         rep.add("## What one request costs: server CPU, client CPU, context switches\n")
         rep.add("""CPU per request is the fair measure of a server on a machine whose cores the load generator shares:
 qps and latency move with whatever else runs, the CPU a request takes much less. **server CPU** is user + system
 time of the server process over the measured window (`/proc/<pid>/stat`) divided by the requests answered;
 **context switches** are summed over its threads (`/proc/<pid>/task/*/status`, voluntary and involuntary);
 **client CPU** is the load generator's own CPU per request (its rusage). Same server, same model, same client,
-the three contenders of one concurrency level back to back.""")
+the three contenders of one concurrency level in turn, three rounds of 3 s (each after a 1 s warm-up), each
+figure the median of its rounds.""")
         rep.table(["contender", "concurrency", "qps", "p50", "server CPU us/req", "context switches/req",
                    "client CPU us/req"],
                   [[name, c, f"{r['qps']:,.0f}", ms(r["latency_ms"]["p50"]), f"{r['server_cpu_us']:.1f}",
                     f"{r['server_cs']:.2f}", f"{r['client_cpu_us']:.1f}"]
                    for (name, c), r in costs.items()],
-                  f"Command: `{command_text('--mode grpc-recommend|rest-recommend --data build/data/recommender_samples.json -c N --warmup 0s', duration=d)}`"
-                  " after a 1 s unmeasured run, against `floor_server --engine callback` and `protoserve`")
+                  f"Command: `{command_text('--mode grpc-recommend|rest-recommend --data build/data/recommender_samples.json -c N --warmup 0s', duration='3s')}`"
+                  " x 3 rounds, each after a 1 s unmeasured run, against `floor_server --engine callback` and `protoserve`")
+
+        # ------------------------------------- where each request's CPU goes
+        alone = json.loads(subprocess.run([os.path.join(build, "model_alone"), "--model-dir",
+                                           os.path.join(repo, "recommender"), "--batch", "1,8,32"],
+                                          capture_output=True, text=True, check=True,
+                                          timeout=600).stdout.splitlines()[-1])["runs"]  # after the backend's log
+        profile_secs = 2 if args.quick else 4
+        try:
+            profiles = {name: perf_profile(build, proc.p.pid, [*how, "--data", samples, "-c", "8"], profile_secs)
+                        for name, proc, how in contenders}
+        except (OSError, subprocess.SubprocessError) as e:  # no perf, or perf_event_open refused (a container)
+            profiles = None
+            print(f"profile not taken: {e}", file=sys.stderr)
+        rep.add("## Where the time goes: server CPU per request by layer (concurrency 8)\n")
+        rep.add("`perf record -F 999 -p <server pid>` for "
+                f"{profile_secs} s while `protoserve-cli bench ... -c 8` loads it, samples grouped by shared object, "
+                "each group's sampled CPU divided by the requests answered in the window (perf's own sampling adds "
+                "a few percent). The model alone is `build/model_alone`: the recommender's TorchScript file loaded "
+                "by the server's own torch backend (same config parameters), executed on one thread, median process "
+                "CPU per execution.\n")
+        names = [name for name, _, _ in contenders]
+        if profiles:
+            rows = [[group] + [f"{profiles[n][0][group]:.1f}" for n in names]
+                    for group in [g for g, _ in PROFILE_GROUPS] + ["other"]]
+            rows.append(["**total (sampled)**"] + [f"**{sum(profiles[n][0].values()):.1f}**" for n in names])
+            rep.table(["layer (us per request)"] + names, rows,
+                      "Command: `perf record -F 999 -p PID -- sleep N` during `protoserve-cli bench --mode "
+                      "grpc-recommend|rest-recommend --data build/data/recommender_samples.json -c 8`; "
+                      "`perf report --sort dso`")
+        else:
+            rep.add("_Profile not taken this run: `perf record` is missing or not permitted here._\n")
+        rep.table(["the recommender alone (no server)", "batch 1", "batch 8", "batch 32"],
+                  [["CPU per execution, us"] + [f"{r['cpu_us']:.1f}" for r in alone],
+                   ["CPU per row, us"] + [f"{r['cpu_us_per_row']:.1f}" for r in alone]],
+                  "Command: `build/model_alone --model-dir build/model_repository/recommender --batch 1,8,32`")
 
         # ------------------------------------------------- p99 at half load
         peak = max(r["qps"] for r in ps)

@@ -12,7 +12,7 @@ import threading
 import time
 
 
-BINARIES = ("protoserve", "protoserve-cli", "floor_server")
+BINARIES = ("protoserve", "protoserve-cli", "floor_server", "model_alone")
 
 
 def snapshot_binaries(build):
@@ -127,6 +127,76 @@ def costed_bench(build, server_pid, *args, duration):
     run["client_cpu_us"] = 1e6 * client_cpu / n
     run["server_cs"] = (cs_after - cs_before) / n
     return run
+
+
+def costed_rounds(build, contenders, concurrency, rounds, duration):
+    """`costed_bench` of each contender (name, pid, bench args) in turn, `rounds` times over, so they share the
+    machine's mood; returns {name: run} where each figure is the median of that contender's rounds (a shared
+    2-core machine moves single runs by +-30%)."""
+    runs = {name: [] for name, _, _ in contenders}
+    for _ in range(rounds):
+        for name, pid, args in contenders:
+            runs[name].append(costed_bench(build, pid, *args, "-c", str(concurrency), duration=duration))
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+    out = {}
+    for name, rs in runs.items():
+        run = dict(rs[0])
+        for key in ("qps", "server_cpu_us", "client_cpu_us", "server_cs"):
+            run[key] = median([r[key] for r in rs])
+        run["latency_ms"] = {q: median([r["latency_ms"][q] for r in rs]) for q in rs[0]["latency_ms"]}
+        run["requests"] = sum(r["requests"] for r in rs)
+        run["rounds"] = [r["server_cpu_us"] for r in rs]
+        out[name] = run
+    return out
+
+
+# Where a server's CPU goes, by shared object (perf's "dso"), grouped into the layers the report names.
+PROFILE_GROUPS = (
+    ("kernel (sockets, epoll, futex, scheduler)", lambda d: d.startswith("[kernel")),
+    ("gRPC + protobuf + abseil", lambda d: d.startswith(("libgrpc", "libgpr", "libabsl", "libprotobuf", "libaddress_sorting",
+                                                          "libupb", "libre2", "libcares", "libssl", "libcrypto"))),
+    ("torch (libtorch, c10, sleef, gomp)", lambda d: d.startswith(("libtorch", "libc10", "libsleef", "libgomp"))),
+    ("BLAS (OpenBLAS)", lambda d: d.startswith(("libopenblas", "libblas"))),
+    ("libc + libstdc++ (malloc/free, memcpy, locks)", lambda d: d.startswith(("libc.", "libc-", "libstdc++", "libm.",
+                                                                             "ld-linux", "[vdso]", "libpthread"))),
+    ("the server's own code (protoserve: core, front-ends, Beast, RapidJSON; floor_server)",
+     lambda d: d in ("protoserve", "floor_server") or d.startswith("protoserve")),
+)
+
+
+def perf_profile(build, pid, args, seconds, frequency=999):
+    """Samples the server `pid` with `perf record` while one `protoserve-cli bench` run of `args` loads it;
+    returns ({group: server CPU us per request}, requests/s). Needs `perf` (scripts/setup installs linux-perf)."""
+    data = tempfile.mktemp(prefix="protoserve-perf-", suffix=".data")
+    load = subprocess.Popen([os.path.join(build, "protoserve-cli"), "bench", "--format", "json", "--no-progress",
+                             "-d", f"{seconds + 2}s", "--warmup", "1s", *args], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # past the warm-up
+        subprocess.run(["perf", "record", "-q", "-F", str(frequency), "-p", str(pid), "-o", data, "--", "sleep",
+                        str(seconds)], check=True, capture_output=True, timeout=seconds + 60)
+        out, _ = load.communicate(timeout=120)
+        qps = json.loads(out)["runs"][0]["qps"]
+        report = subprocess.run(["perf", "report", "-i", data, "--sort", "dso", "-F", "sample,dso", "--stdio", "-g",
+                                 "none"], capture_output=True, text=True, check=True, timeout=300).stdout
+    finally:
+        if load.poll() is None:
+            load.kill()
+        if os.path.exists(data):
+            os.remove(data)
+    groups = {name: 0.0 for name, _ in PROFILE_GROUPS}
+    groups["other"] = 0.0
+    for line in report.splitlines():
+        fields = line.split(None, 1)
+        if len(fields) != 2 or line.startswith("#") or not fields[0].isdigit():
+            continue
+        us = int(fields[0]) / frequency / (qps * seconds) * 1e6  # sampled CPU seconds per request
+        dso = fields[1].strip()
+        name = next((n for n, match in PROFILE_GROUPS if match(dso)), "other")
+        groups[name] += us
+    return groups, qps
 
 
 def command_text(*args, duration):

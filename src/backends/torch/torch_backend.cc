@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <spdlog/spdlog.h>
+#include <torch/csrc/jit/passes/subgraph_rewrite.h>
 #include <torch/script.h>
 
 #include <cstdlib>
@@ -24,6 +25,36 @@ StatusOr<c10::ScalarType> ToTorch(DataType dtype) {
     case DataType::kFp64: return c10::kDouble;
     default: return InvalidArgument("datatype " + std::string(DataTypeName(dtype)) + " is not supported by the torch backend");
   }
+}
+
+// One row times a weight matrix, as a matrix-vector product. A frozen
+// Linear becomes aten::matmul(x, W^T) with W^T stored contiguous; for a
+// batch of one row OpenBLAS's sgemm still copies ("packs") the whole weight
+// operand on every call, which dominated the recommender's forward pass
+// (sgemm_itcopy: 64,000 floats per request). gemv reads the weights in
+// place. Every other shape is plain matmul.
+at::Tensor MatmulRows(const at::Tensor& x, const at::Tensor& w) {
+  if (x.dim() == 2 && x.size(0) == 1 && w.dim() == 2 && x.scalar_type() == w.scalar_type() && !x.requires_grad() &&
+      x.layout() == c10::kStrided && w.layout() == c10::kStrided) {
+    return at::mv(w.t(), x.select(0, 0)).unsqueeze(0);
+  }
+  return at::matmul(x, w);
+}
+
+TORCH_LIBRARY(protoserve, m) { m.def("matmul_rows(Tensor x, Tensor w) -> Tensor", MatmulRows); }
+
+// Routes every aten::matmul of an optimized graph through MatmulRows.
+void UseMatrixVectorForSingleRows(torch::jit::Module& module) {
+  torch::jit::SubgraphRewriter rewriter;
+  rewriter.RegisterRewritePattern(R"IR(
+graph(%x, %w):
+  %r = aten::matmul(%x, %w)
+  return (%r))IR",
+                                  R"IR(
+graph(%x, %w):
+  %r = protoserve::matmul_rows(%x, %w)
+  return (%r))IR");
+  rewriter.runOnModule(module);
 }
 
 class TorchModel : public LoadedModel {
@@ -142,6 +173,7 @@ class TorchBackend : public Backend {
         // item layer; docs/benchmarks.md). Training-only attributes go.
         torch::jit::Module frozen = torch::jit::freeze(module);
         module = torch::jit::optimize_for_inference(frozen);
+        UseMatrixVectorForSingleRows(module);
       }
       return std::unique_ptr<LoadedModel>(new TorchModel(std::move(module), config, static_cast<int>(threads)));
     } catch (const std::exception& e) {

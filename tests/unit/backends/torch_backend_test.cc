@@ -139,6 +139,34 @@ output { name: "y" data_type: TYPE_FP32 dims: [ 3 ] })";
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << "rows " << rows << " i " << i;
   }
+  // Rows of a 3-D input (not the single-row matrix-vector path) keep matmul's answer too.
+  VersionDir rows3d;
+  torch::jit::Module wide("W");
+  wide.register_parameter("w", torch::tensor({0.5f, -1.0f, 2.0f, 0.25f, 1.5f, -0.75f}).reshape({3, 2}), false);
+  wide.define(R"(
+def forward(self, x):
+    return torch.matmul(x, self.w.t())
+)");
+  wide.save((rows3d.path() / "model.pt").string());
+  const std::string config3d = R"(backend: "pytorch" max_batch_size: 8
+input { name: "x" data_type: TYPE_FP32 dims: [ 2, 2 ] }
+output { name: "y" data_type: TYPE_FP32 dims: [ 2, 3 ] })";
+  auto plain3d = LoadOk(config3d, rows3d);
+  auto optimized3d = LoadOk(config3d + R"(parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "true" } })",
+                            rows3d);
+  ASSERT_NE(plain3d, nullptr);
+  ASSERT_NE(optimized3d, nullptr);
+  for (int rows : {1, 2}) {
+    std::vector<float> x;
+    for (int i = 0; i < 4 * rows; ++i) x.push_back(0.3f * static_cast<float>(i) - 0.5f);
+    std::vector<Tensor> a, b;
+    ASSERT_TRUE(plain3d->Execute({Floats({rows, 2, 2}, x)}, &a).ok());
+    ASSERT_TRUE(optimized3d->Execute({Floats({rows, 2, 2}, x)}, &b).ok());
+    ASSERT_EQ(b[0].shape(), (Shape{rows, 2, 3}));
+    const std::vector<float> want = Values(a[0]), got = Values(b[0]);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << "3-D rows " << rows << " i " << i;
+  }
   auto bad = MakeTorchBackend()->Load(
       Config(config + R"(parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "yes" } })"), dir.path());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
