@@ -20,7 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from suite_support import Report, bench, command_text, errors_in, protoserve, snapshot_binaries  # noqa: E402
+from suite_support import Report, command_text, costed_bench, errors_in, protoserve, snapshot_binaries  # noqa: E402
 from otlp_receiver import OtlpReceiver  # noqa: E402
 
 MODES = (("grpc-recommend", 8), ("rest-recommend", 8))
@@ -51,6 +51,7 @@ def tracing_overhead(build, repo, data, duration, rounds, rep, procs):
             servers[label] = protoserve(build, repo, env=otel_env(receiver.endpoint, ratio))
             procs.append(servers[label])
         qps = {(mode, label): [] for mode, _ in MODES for label, _ in SETTINGS}
+        cpu = {(mode, label): [] for mode, _ in MODES for label, _ in SETTINGS}
         errors = 0
         for _ in range(rounds):
             for mode, c in MODES:
@@ -58,9 +59,10 @@ def tracing_overhead(build, repo, data, duration, rounds, rep, procs):
                     server = servers[label]
                     target = (["--target", f"127.0.0.1:{server.ports['grpc']}"] if mode.startswith("grpc") else
                               ["--http-target", f"127.0.0.1:{server.ports['http']}"])
-                    run = bench(build, *target, "--mode", mode, "--data", samples, "-c", str(c),
-                                duration=duration)[0]
+                    run = costed_bench(build, server.p.pid, *target, "--mode", mode, "--data", samples, "-c", str(c),
+                                       duration=duration)
                     qps[mode, label].append(run["qps"])
+                    cpu[mode, label].append(run["server_cpu_us"])
                     errors += errors_in(run)
         counters = {label: trace_counters(servers[label].ports["http"]) for label, ratio in SETTINGS if ratio}
     finally:
@@ -74,14 +76,22 @@ the bodies; {rounds} alternating rounds of {duration} per server and path. With 
 is recorded (a few timestamps: failed requests are exported whatever the sampler says) and the sampled
 ones are exported as 4 spans (request, queue, execute, encode). Targets (issue 20): >= 0.97x at 0.01,
 >= 0.85x at 1.0.""")
+    rep.add("Each round's throughput moves with whatever else the shared machine runs, so the table gives the "
+            "median of the rounds, and beside it the server's CPU per request (`/proc/<pid>/stat` over the same "
+            "window), the steadier measure of what tracing costs: throughput on a CPU-bound server is inversely "
+            "proportional to it.\n")
     rows = []
     for mode, c in MODES:
-        base = statistics.mean(qps[mode, "off"])
+        base = statistics.median(qps[mode, "off"])
+        base_cpu = statistics.median(cpu[mode, "off"])
         for label, _ in SETTINGS:
             runs = qps[mode, label]
-            mean = statistics.mean(runs)
-            rows.append([mode, c, label, ", ".join(f"{q:,.0f}" for q in runs), f"{mean:,.0f}", f"{mean / base:.2f}"])
-    rep.table(["mode", "concurrency", "tracing", "req/s per round", "mean req/s", "vs off"], rows,
+            median = statistics.median(runs)
+            cost = statistics.median(cpu[mode, label])
+            rows.append([mode, c, label, ", ".join(f"{q:,.0f}" for q in runs), f"{median:,.0f}", f"{median / base:.2f}",
+                         f"{cost:.1f}", f"{base_cpu / cost:.2f}"])
+    rep.table(["mode", "concurrency", "tracing", "req/s per round", "median req/s", "throughput vs off",
+               "server CPU us/req (median)", "off's CPU / this CPU"], rows,
               "Command: `/usr/bin/python3 bench/tracing_bench.py` (a section of `make bench`), which runs "
               f"`{command_text('--mode grpc-recommend|rest-recommend --data recommender_samples.json -c 8', duration=duration)}` "
               f"against each server in turn; {errors} errors")
