@@ -544,26 +544,32 @@ Not measured by this suite: the seed's 30% less data transfer and business metri
 server-CPU row above); running gRPC beside REST and shifting 10% of traffic is docs/migration.md, Kubernetes and
 Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md and tests/e2e/test_http.py.
 
-**Where the time goes: the recommender at concurrency 8** (re-taken by hand on 2026-12-05 after the issue-22
-changes (OPTIMIZE_FOR_INFERENCE on the recommender, batches formed on the executing thread); `make bench` does
-not re-take it. `perf record -F 2000 -g -p <protoserve pid>` for 4 s while `protoserve-cli bench --mode
-grpc-recommend -c 8` runs; batch sizes from `protoserve_batch_size` before and after a 3 s run). Of
-protoserve's samples: kernel 25% (loopback `sendmsg`/`epoll`/futex wake-ups; the paravirtualised kernel
-books most of it under `pvm_irq_enable`), libtorch + c10 18%, OpenBLAS 13% (`sgemm_itcopy` 6%: OpenBLAS
-re-packs the item layer's operand on every call), libgrpc + grpc++ + gpr 17%, libc 10% (malloc/free ~4%),
-protoserve itself 9% (top-k over 1000 items 3%). The model is about a third of the server's CPU per request,
-~30 us, because batches hardly form here: **mean batch 1.13 rows at concurrency 8 and 1.43 at 32**. On two
-cores shared with the client, requests reach the batcher one at a time (the gRPC threads that read them are
-the same threads that execute), so the queue is nearly always empty when a batch ends; the forward pass costs
-~24 us at 1 row and ~36 us at 8 rows (torch alone, `torch::jit::optimize_for_inference`, one thread, thread
-CPU time), i.e. batching would pay 5x per row if requests arrived together. What stops the engine at ~3x the
-floor's CPU at concurrency 8: (1) that forward pass at batch 1, two-thirds of it OpenBLAS packing and
-TorchScript dispatch for a 64x1000 matrix-vector product that costs ~4.5 us as `addmv` (oneDNN via
-`ConvertFrozenOpsToMKLDNN` was measured slower, 30 vs 24 us); (2) the protoserve path around it (request
-context, routing, validation, observers, top-k, the feedback join window) at ~20-25 us; (3) kernel wake-ups,
-~1.1 context switches per request against the floor's 0.7-0.9. The floor pays none of the model, top-k or
-batching. At concurrency 1 the ratio is 1.6x only because the floor itself costs more there (6 context
-switches per request in gRPC's callback engine).
+**Why the engine targets that miss cannot be met on this machine** (analysis of 2026-12-05, issue 22; the
+figures it leans on are the "Where the time goes" tables above, re-taken by every run):
+
+1. *The model alone costs about as much as the floor's whole request.* `model_alone` runs the recommender's
+   TorchScript file through the server's own backend at batch 1 for roughly the floor's CPU per request at
+   concurrency 8. "gRPC <= 2.0x the floor" would leave the rest of a real request (context, routing,
+   validation against the config, top-k over 1,000 scores, ten item-id strings in the reply, metrics, the
+   feedback join window) about nothing.
+2. *Batches do not form at concurrency 8* (mean 1.1 rows, `protoserve_batch_size`): gRPC 1.51's callback API
+   runs handlers on two "nexting" threads that read, execute inline and reply, and a batch (~25 us) ends before
+   the other thread has read and decoded the next request (~40 us of gRPC and kernel work). Holding requests
+   for company was measured (a 100-300 us hold before executing on an idle instance): mean batch 4-6 rows,
+   but 3.8 context switches per request (the hand-off to an instance thread) and no lower CPU per request
+   (medians 105-127 vs 124 us over 3 rounds at load average 7), so the batcher still executes at once when an
+   instance is free, and batches where requests do queue (fashion_mnist, concurrency 32 and up).
+3. *The same gRPC engine costs more per call inside protoserve than in the floor:* the gRPC-library and kernel
+   rows above are 1.5-2x the floor's with no single hot spot (every gRPC function about twice as long): the
+   model's working set (a 1000x64 weight matrix, a 2 M-parameter embedding) evicts gRPC's between calls.
+   Channel arguments tried without an effect beyond noise: BDP probing off, optimization target
+   throughput or latency.
+4. *What was removed* (issue 22): OpenBLAS re-packing each weight matrix on every batch-1 call (frozen graph,
+   then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed on the executing thread (no
+   wake-up per batch: -17% CPU at concurrency 8), and fashion_mnist's batching that cost more per row than
+   single images (optimized graph, one intra-op thread: 20 us/row at batch 64 against 125 us alone).
+   At concurrency 1 the floor itself pays ~6 context switches per request in gRPC's callback engine, so
+   protoserve's ratio there is lower.
 """)
     finally:
         for p in procs:
