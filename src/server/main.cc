@@ -333,7 +333,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       tracing = std::move(pipeline).value();
-      spdlog::info("tracing: OTLP/HTTP to {} (sampler {} {}), service.name {}", config->traces_endpoint,
+      spdlog::info("tracing: {} to {} (sampler {} {}), service.name {}",
+                   config->protocol == OtlpProtocol::kGrpc ? "OTLP/gRPC" : "OTLP/HTTP", config->traces_endpoint,
                    SamplerName(config->sampler.kind), config->sampler.ratio, config->service_name);
     }
   }

@@ -2,6 +2,7 @@
 
 #include <prometheus/counter.h>
 
+#include "telemetry/otlp_grpc_exporter.h"
 #include "telemetry/otlp_http_exporter.h"
 
 namespace protoserve {
@@ -20,21 +21,27 @@ std::function<void(uint64_t)> CounterOf(prometheus::Registry* registry, const st
 StatusOr<std::unique_ptr<TracePipeline>> TracePipeline::Create(const TracingConfig& config,
                                                                 const std::string& version,
                                                                 prometheus::Registry* registry) {
-  ASSIGN_OR_RETURN(OtlpEndpoint endpoint, ParseOtlpEndpoint(config.traces_endpoint));
+  std::unique_ptr<SpanExporter> exporter;
+  const ResourceAttributes resource = ServerResource(config.service_name, version);
+  if (config.protocol == OtlpProtocol::kGrpc) {
+    ASSIGN_OR_RETURN(OtlpGrpcTarget target, ParseOtlpGrpcEndpoint(config.traces_endpoint));
+    exporter = std::make_unique<OtlpGrpcExporter>(std::move(target), config.export_timeout, resource);
+  } else {
+    ASSIGN_OR_RETURN(OtlpEndpoint endpoint, ParseOtlpEndpoint(config.traces_endpoint));
+    exporter = std::make_unique<OtlpHttpExporter>(std::move(endpoint), config.export_timeout, resource);
+  }
   BatchSpanOptions options;
   options.schedule_delay = config.schedule_delay;
   options.max_queue_size = config.max_queue_size;
   options.max_export_batch_size = config.max_export_batch_size;
   options.on_exported = CounterOf(registry, "protoserve_trace_spans_exported_total",
-                                  "Spans exported to the OTLP collector (accepted with a 2xx answer)");
+                                  "Spans exported to the OTLP collector (accepted: a 2xx answer, or an OK gRPC status)");
   options.on_failed = CounterOf(registry, "protoserve_trace_spans_failed_total",
-                                "Spans in OTLP exports that failed (collector down, timeout, non-2xx answer)");
+                                "Spans in OTLP exports that failed (collector down, timeout, non-2xx answer or gRPC error)");
   options.on_dropped = CounterOf(registry, "protoserve_trace_spans_dropped_total",
                                  "Spans dropped because the export queue was full (OTEL_BSP_MAX_QUEUE_SIZE)");
   std::unique_ptr<TracePipeline> pipeline(new TracePipeline());
-  pipeline->processor_ = std::make_unique<BatchSpanProcessor>(
-      std::move(options), std::make_unique<OtlpHttpExporter>(std::move(endpoint), config.export_timeout,
-                                                             ServerResource(config.service_name, version)));
+  pipeline->processor_ = std::make_unique<BatchSpanProcessor>(std::move(options), std::move(exporter));
   BatchSpanProcessor* processor = pipeline->processor_.get();
   pipeline->tracer_ = std::make_unique<Tracer>(
       config.sampler, [processor](std::vector<SpanData> spans) { processor->Submit(std::move(spans)); });

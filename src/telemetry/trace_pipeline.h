@@ -1,6 +1,6 @@
 // TracePipeline: the server's tracing, wired from a TracingConfig: a Tracer
-// (core) whose spans go through a BatchSpanProcessor to the OTLP/HTTP
-// exporter, with its counters on the server's Prometheus registry:
+// (core) whose spans go through a BatchSpanProcessor to the OTLP/HTTP or
+// OTLP/gRPC exporter (TracingConfig::protocol), with its counters on the server's Prometheus registry:
 //   protoserve_trace_spans_exported_total  spans the collector accepted
 //   protoserve_trace_spans_failed_total    spans in exports that failed (down, timeout, non-2xx)
 //   protoserve_trace_spans_dropped_total   spans dropped because the queue was full

@@ -29,14 +29,22 @@ StatusOr<TracingConfig> ParseTracingConfig(const std::function<std::string(std::
   }
   std::string protocol = lookup("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
   if (protocol.empty()) protocol = lookup("OTEL_EXPORTER_OTLP_PROTOCOL");
-  if (!protocol.empty() && protocol != "http/protobuf") {
-    return InvalidArgument("OTEL_EXPORTER_OTLP_PROTOCOL='" + protocol + "': only http/protobuf is supported");
+  if (protocol == "grpc") {
+    config.protocol = OtlpProtocol::kGrpc;
+    config.traces_endpoint = "http://localhost:4317";
+  } else if (!protocol.empty() && protocol != "http/protobuf") {
+    return InvalidArgument("OTEL_EXPORTER_OTLP_PROTOCOL='" + protocol + "': http/protobuf or grpc");
   }
   if (std::string url = lookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); !url.empty()) {
     config.traces_endpoint = url;  // used as is (the spec's rule for the signal-specific variable)
   } else if (std::string base = lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); !base.empty()) {
-    if (base.back() == '/') base.pop_back();
-    config.traces_endpoint = base + "/v1/traces";
+    // OTLP/gRPC names a host, not a path: the base is the endpoint.
+    if (config.protocol == OtlpProtocol::kGrpc) {
+      config.traces_endpoint = base;
+    } else {
+      if (base.back() == '/') base.pop_back();
+      config.traces_endpoint = base + "/v1/traces";
+    }
   }
   ASSIGN_OR_RETURN(config.sampler, ParseSamplerConfig(lookup("OTEL_TRACES_SAMPLER"), lookup("OTEL_TRACES_SAMPLER_ARG")));
   ASSIGN_OR_RETURN(int64_t delay, NonNegative("OTEL_BSP_SCHEDULE_DELAY", lookup("OTEL_BSP_SCHEDULE_DELAY"), 5000));

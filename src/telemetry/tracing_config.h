@@ -2,9 +2,10 @@
 // it (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/):
 //
 //   OTEL_TRACES_EXPORTER                 otlp | none (default none: tracing off)
-//   OTEL_EXPORTER_OTLP_ENDPOINT          base URL (default http://localhost:4318); traces go to <base>/v1/traces
-//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   the traces URL itself (wins over the base)
-//   OTEL_EXPORTER_OTLP_PROTOCOL          http/protobuf (the only one served; also _TRACES_PROTOCOL)
+//   OTEL_EXPORTER_OTLP_PROTOCOL          http/protobuf (default) or grpc (also _TRACES_PROTOCOL, which wins)
+//   OTEL_EXPORTER_OTLP_ENDPOINT          base URL; http/protobuf: default http://localhost:4318, traces go to
+//                                        <base>/v1/traces; grpc: default http://localhost:4317, used as is
+//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   the traces URL itself (wins over the base; used as is)
 //   OTEL_TRACES_SAMPLER / _ARG           see core/trace_sampler.h (default parentbased_always_on)
 //   OTEL_BSP_SCHEDULE_DELAY              ms between exports (5000)
 //   OTEL_BSP_MAX_QUEUE_SIZE              spans queued at most; more are dropped (2048)
@@ -28,8 +29,11 @@
 
 namespace protoserve {
 
+enum class OtlpProtocol { kHttpProtobuf, kGrpc };
+
 struct TracingConfig {
   bool enabled = false;                                       // OTEL_TRACES_EXPORTER=otlp
+  OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;
   std::string traces_endpoint = "http://localhost:4318/v1/traces";
   SamplerConfig sampler;
   std::chrono::milliseconds schedule_delay{5000};

@@ -136,6 +136,47 @@ class OtlpReceiver:
         return None
 
 
+class OtlpGrpcReceiver(OtlpReceiver):
+    """OTLP/gRPC: TraceService/Export on a free loopback port (grpcio); `spans` grows as exports arrive.
+    `status`: the gRPC status code every call answers (grpc.StatusCode.OK: accepted)."""
+
+    def __init__(self, status=None):
+        import grpc  # only this receiver needs grpcio
+        self.discard = False
+        self.status = status or grpc.StatusCode.OK
+        self.spans = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        stubs = otlp_stubs()
+        receiver = self
+
+        def export(body, context):
+            with receiver._lock:
+                receiver.requests += 1
+            if receiver.status != grpc.StatusCode.OK:
+                context.abort(receiver.status, "the test collector refuses")
+            decoded = decode(body)
+            with receiver._lock:
+                receiver.spans.extend(decoded)
+            return stubs.ExportTraceServiceResponse()
+
+        from concurrent import futures
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            {"Export": grpc.unary_unary_rpc_method_handler(
+                export, response_serializer=stubs.ExportTraceServiceResponse.SerializeToString)}),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop(None)
+
+
 if __name__ == "__main__":
     port, path = int(sys.argv[1]), sys.argv[2]
     receiver = OtlpReceiver()

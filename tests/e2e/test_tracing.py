@@ -23,8 +23,8 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import DATA, REPO, Server, frame, stubs, unframe, wait_until  # noqa: E402
-from otlp_receiver import OtlpReceiver  # noqa: E402
-from rest_client import Rest  # noqa: E402
+from otlp_receiver import OtlpGrpcReceiver, OtlpReceiver  # noqa: E402
+from rest_client import Rest, metric_samples  # noqa: E402
 
 stubs()
 import inference_pb2 as ipb  # noqa: E402
@@ -320,6 +320,59 @@ class RatioZeroE2E(unittest.TestCase):
                     self.assertEqual(servers[0]["attributes"]["protoserve.status_code"], "NOT_FOUND")
                     for span in spans:
                         self.assertEqual(span["flags"] & 1, 0)  # exported for its error, not sampled
+                finally:
+                    client.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+class OtlpGrpcE2E(unittest.TestCase):
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the same spans reach a collector over OTLP/gRPC (TraceService/Export)."""
+
+    def test_spans_are_exported_over_grpc(self):
+        root = make_repository()
+        try:
+            with OtlpGrpcReceiver() as receiver, \
+                    Server(repo=root, env=dict(otel_env(receiver), OTEL_EXPORTER_OTLP_PROTOCOL="grpc")) as server:
+                client = Client(server)
+                try:
+                    trace_id = new_trace_id()
+                    query = pb.RecommendationRequest(user_id=SAMPLE["user_id"], features=SAMPLE["features"])
+                    client.recommender.GetRecommendations(query, timeout=60,
+                                                         metadata=[("traceparent", traceparent(trace_id))])
+                    spans = receiver.wait_for(lambda s: any(x["trace_id"] == trace_id and x["kind"] == SPAN_KIND_SERVER
+                                                            for x in s))
+                    self.assertIsNotNone(spans, "no server span arrived over OTLP/gRPC")
+                    server_span = next(x for x in spans if x["trace_id"] == trace_id and x["kind"] == SPAN_KIND_SERVER)
+                    self.assertEqual(server_span["resource"]["service.name"], "protoserve-e2e")
+                    self.assertIn("queue", " ".join(children(spans, server_span)), spans)
+                finally:
+                    client.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def test_a_refusing_collector_is_counted_as_failed(self):
+        root = make_repository()
+        try:
+            with OtlpGrpcReceiver(status=grpc.StatusCode.UNAVAILABLE) as receiver, \
+                    Server(repo=root, env=dict(otel_env(receiver), OTEL_EXPORTER_OTLP_PROTOCOL="grpc")) as server:
+                client = Client(server)
+                try:
+                    query = pb.RecommendationRequest(user_id=SAMPLE["user_id"], features=SAMPLE["features"])
+                    client.recommender.GetRecommendations(query, timeout=60)
+                    rest = Rest(server.http_port)
+
+                    def failed_spans():
+                        _, _, body = rest.call("GET", "/metrics")
+                        return sum(s.value for s in metric_samples(body.decode())
+                                   if s.name == "protoserve_trace_spans_failed_total")
+                    try:
+                        self.assertTrue(wait_until(lambda: failed_spans() > 0, timeout=60),
+                                        "the refused export was not counted")
+                    finally:
+                        rest.close()
+                    self.assertGreater(receiver.requests, 0)
+                    self.assertEqual(receiver.snapshot(), [])
                 finally:
                     client.close()
         finally:

@@ -38,6 +38,22 @@ TEST(TracingConfigTest, EndpointsFollowTheSpec) {
             "http://other:9999/custom");
 }
 
+TEST(TracingConfigTest, GrpcProtocolUsesTheEndpointAsIs) {
+  auto defaults = Parse({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->protocol, OtlpProtocol::kGrpc);
+  EXPECT_EQ(defaults->traces_endpoint, "http://localhost:4317");
+  // No /v1/traces for gRPC: the base names the collector.
+  EXPECT_EQ(Parse({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"}})
+                ->traces_endpoint,
+            "http://collector:4317");
+  // The traces-specific protocol wins over the general one.
+  EXPECT_EQ(Parse({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"}, {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"}})
+                ->protocol,
+            OtlpProtocol::kGrpc);
+  EXPECT_EQ(Parse({})->protocol, OtlpProtocol::kHttpProtobuf);
+}
+
 TEST(TracingConfigTest, ReadsEverySetting) {
   auto config = Parse({{"OTEL_TRACES_EXPORTER", "otlp"},
                        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
@@ -62,7 +78,8 @@ TEST(TracingConfigTest, ReadsEverySetting) {
 TEST(TracingConfigTest, BadValuesNameTheVariable) {
   auto bad = [](std::map<std::string, std::string, std::less<>> values) { return Parse(std::move(values)).status(); };
   EXPECT_NE(bad({{"OTEL_TRACES_EXPORTER", "zipkin"}}).message().find("OTEL_TRACES_EXPORTER"), std::string::npos);
-  EXPECT_NE(bad({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}).message().find("http/protobuf"), std::string::npos);
+  EXPECT_NE(bad({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}}).message().find("http/protobuf or grpc"),
+            std::string::npos);
   EXPECT_NE(bad({{"OTEL_BSP_MAX_QUEUE_SIZE", "-1"}}).message().find("OTEL_BSP_MAX_QUEUE_SIZE"), std::string::npos);
   EXPECT_NE(bad({{"OTEL_BSP_SCHEDULE_DELAY", "5s"}}).message().find("OTEL_BSP_SCHEDULE_DELAY"), std::string::npos);
   EXPECT_EQ(bad({{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "2"}}).code(),
