@@ -29,8 +29,8 @@ StatusOr<OtlpGrpcTarget> ParseOtlpGrpcEndpoint(std::string_view url) {
 }
 
 OtlpGrpcExporter::OtlpGrpcExporter(OtlpGrpcTarget target, std::chrono::milliseconds timeout,
-                                   ResourceAttributes resource)
-    : target_(std::move(target)), timeout_(timeout), resource_(std::move(resource)) {
+                                   ResourceAttributes resource, OtlpHeaders headers)
+    : target_(std::move(target)), timeout_(timeout), resource_(std::move(resource)), headers_(std::move(headers)) {
   auto credentials = target_.tls ? grpc::SslCredentials(grpc::SslCredentialsOptions()) : grpc::InsecureChannelCredentials();
   stub_ = opentelemetry::proto::collector::trace::v1::TraceService::NewStub(grpc::CreateChannel(target_.target, credentials));
 }
@@ -41,6 +41,7 @@ Status OtlpGrpcExporter::Export(std::vector<SpanData>& spans) {
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  for (const auto& [name, value] : headers_) context.AddMetadata(name, value);
   const grpc::Status status = stub_->Export(&context, request, &response);
   if (!status.ok()) {
     if (failures_++ % 100 == 0) {

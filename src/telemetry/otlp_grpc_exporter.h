@@ -24,6 +24,7 @@
 #include "core/status.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "telemetry/otlp_encoder.h"
+#include "telemetry/tracing_config.h"
 
 namespace protoserve {
 
@@ -37,7 +38,9 @@ StatusOr<OtlpGrpcTarget> ParseOtlpGrpcEndpoint(std::string_view url);
 
 class OtlpGrpcExporter final : public SpanExporter {
  public:
-  OtlpGrpcExporter(OtlpGrpcTarget target, std::chrono::milliseconds timeout, ResourceAttributes resource);
+  // `headers` are sent as metadata on every call (OTEL_EXPORTER_OTLP_HEADERS).
+  OtlpGrpcExporter(OtlpGrpcTarget target, std::chrono::milliseconds timeout, ResourceAttributes resource,
+                   OtlpHeaders headers = {});
 
   Status Export(std::vector<SpanData>& spans) override;
 
@@ -45,6 +48,7 @@ class OtlpGrpcExporter final : public SpanExporter {
   const OtlpGrpcTarget target_;
   const std::chrono::milliseconds timeout_;
   const ResourceAttributes resource_;
+  const OtlpHeaders headers_;
   std::unique_ptr<opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
   uint64_t failures_ = 0;  // Export's thread only
 };

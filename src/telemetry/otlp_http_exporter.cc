@@ -45,8 +45,8 @@ StatusOr<OtlpEndpoint> ParseOtlpEndpoint(std::string_view url) {
 }
 
 OtlpHttpExporter::OtlpHttpExporter(OtlpEndpoint endpoint, std::chrono::milliseconds timeout,
-                                   ResourceAttributes resource)
-    : endpoint_(std::move(endpoint)), timeout_(timeout), resource_(std::move(resource)) {}
+                                   ResourceAttributes resource, OtlpHeaders headers)
+    : endpoint_(std::move(endpoint)), timeout_(timeout), resource_(std::move(resource)), headers_(std::move(headers)) {}
 
 Status OtlpHttpExporter::Export(std::vector<SpanData>& spans) {
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
@@ -70,6 +70,7 @@ Status OtlpHttpExporter::Post(const std::string& body) const {
   request.set(http::field::host, endpoint_.host + ":" + endpoint_.port);
   request.set(http::field::content_type, "application/x-protobuf");
   request.set(http::field::user_agent, "protoserve-otlp-exporter");
+  for (const auto& [name, value] : headers_) request.set(name, value);
   request.body() = body;
   request.prepare_payload();
   beast::flat_buffer buffer;

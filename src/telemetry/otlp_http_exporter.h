@@ -21,6 +21,7 @@
 #include "core/batch_span_processor.h"
 #include "core/status.h"
 #include "telemetry/otlp_encoder.h"
+#include "telemetry/tracing_config.h"
 
 namespace protoserve {
 
@@ -35,7 +36,9 @@ StatusOr<OtlpEndpoint> ParseOtlpEndpoint(std::string_view url);
 
 class OtlpHttpExporter final : public SpanExporter {
  public:
-  OtlpHttpExporter(OtlpEndpoint endpoint, std::chrono::milliseconds timeout, ResourceAttributes resource);
+  // `headers` go on every POST (OTEL_EXPORTER_OTLP_HEADERS).
+  OtlpHttpExporter(OtlpEndpoint endpoint, std::chrono::milliseconds timeout, ResourceAttributes resource,
+                   OtlpHeaders headers = {});
 
   Status Export(std::vector<SpanData>& spans) override;
 
@@ -46,6 +49,7 @@ class OtlpHttpExporter final : public SpanExporter {
   const OtlpEndpoint endpoint_;
   const std::chrono::milliseconds timeout_;
   const ResourceAttributes resource_;
+  const OtlpHeaders headers_;
   uint64_t failures_ = 0;  // Export's thread only
 };
 

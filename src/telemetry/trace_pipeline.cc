@@ -25,10 +25,10 @@ StatusOr<std::unique_ptr<TracePipeline>> TracePipeline::Create(const TracingConf
   const ResourceAttributes resource = ServerResource(config.service_name, version);
   if (config.protocol == OtlpProtocol::kGrpc) {
     ASSIGN_OR_RETURN(OtlpGrpcTarget target, ParseOtlpGrpcEndpoint(config.traces_endpoint));
-    exporter = std::make_unique<OtlpGrpcExporter>(std::move(target), config.export_timeout, resource);
+    exporter = std::make_unique<OtlpGrpcExporter>(std::move(target), config.export_timeout, resource, config.headers);
   } else {
     ASSIGN_OR_RETURN(OtlpEndpoint endpoint, ParseOtlpEndpoint(config.traces_endpoint));
-    exporter = std::make_unique<OtlpHttpExporter>(std::move(endpoint), config.export_timeout, resource);
+    exporter = std::make_unique<OtlpHttpExporter>(std::move(endpoint), config.export_timeout, resource, config.headers);
   }
   BatchSpanOptions options;
   options.schedule_delay = config.schedule_delay;

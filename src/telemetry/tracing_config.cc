@@ -1,6 +1,7 @@
 #include "telemetry/tracing_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace protoserve {
@@ -15,6 +16,59 @@ StatusOr<int64_t> NonNegative(std::string_view name, const std::string& text, in
     return InvalidArgument(std::string(name) + "='" + text + "': expected a non-negative integer");
   }
   return value;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// The SDKs' format: comma-separated key=value pairs, values percent-encoded.
+StatusOr<OtlpHeaders> ParseHeaders(std::string_view name, std::string_view text) {
+  OtlpHeaders headers;
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgument(std::string(name) + "='" + std::string(text) + "': " + why);
+  };
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view pair = Trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) return bad("expected key=value pairs separated by commas");
+    std::string key(Trim(pair.substr(0, eq)));
+    if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                           std::string::npos) {
+      return bad("'" + key + "' is not a header name");
+    }
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string_view encoded = Trim(pair.substr(eq + 1));
+    std::string value;
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      if (encoded[i] != '%') {
+        value += encoded[i];
+        continue;
+      }
+      const int hi = i + 2 < encoded.size() ? HexDigit(encoded[i + 1]) : -1;
+      const int lo = i + 2 < encoded.size() ? HexDigit(encoded[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return bad("a bad percent-encoding in the value of '" + key + "'");
+      value += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos) {
+      return bad("the value of '" + key + "' holds a line break or NUL");
+    }
+    headers.emplace_back(std::move(key), std::move(value));
+  }
+  return headers;
 }
 
 }  // namespace
@@ -45,6 +99,11 @@ StatusOr<TracingConfig> ParseTracingConfig(const std::function<std::string(std::
       if (base.back() == '/') base.pop_back();
       config.traces_endpoint = base + "/v1/traces";
     }
+  }
+  if (std::string headers = lookup("OTEL_EXPORTER_OTLP_TRACES_HEADERS"); !headers.empty()) {
+    ASSIGN_OR_RETURN(config.headers, ParseHeaders("OTEL_EXPORTER_OTLP_TRACES_HEADERS", headers));
+  } else if (std::string base_headers = lookup("OTEL_EXPORTER_OTLP_HEADERS"); !base_headers.empty()) {
+    ASSIGN_OR_RETURN(config.headers, ParseHeaders("OTEL_EXPORTER_OTLP_HEADERS", base_headers));
   }
   ASSIGN_OR_RETURN(config.sampler, ParseSamplerConfig(lookup("OTEL_TRACES_SAMPLER"), lookup("OTEL_TRACES_SAMPLER_ARG")));
   ASSIGN_OR_RETURN(int64_t delay, NonNegative("OTEL_BSP_SCHEDULE_DELAY", lookup("OTEL_BSP_SCHEDULE_DELAY"), 5000));

@@ -22,16 +22,22 @@ class Collector final : public otlp::TraceService::Service {
   }
   ~Collector() override { server_->Shutdown(); }
 
-  grpc::Status Export(grpc::ServerContext*, const otlp::ExportTraceServiceRequest* request,
+  grpc::Status Export(grpc::ServerContext* context, const otlp::ExportTraceServiceRequest* request,
                       otlp::ExportTraceServiceResponse*) override {
     std::lock_guard<std::mutex> lock(mu_);
     requests_.push_back(*request);
+    auto key = context->client_metadata().find("x-api-key");
+    if (key != context->client_metadata().end()) api_key_ = std::string(key->second.data(), key->second.size());
     return answer_ == grpc::StatusCode::OK ? grpc::Status::OK : grpc::Status(answer_, "collector says no");
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<otlp::ExportTraceServiceRequest> requests() {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
+  }
+  std::string api_key() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return api_key_;
   }
 
  private:
@@ -40,6 +46,7 @@ class Collector final : public otlp::TraceService::Service {
   std::unique_ptr<grpc::Server> server_;
   std::mutex mu_;
   std::vector<otlp::ExportTraceServiceRequest> requests_;
+  std::string api_key_;
 };
 
 std::vector<SpanData> Spans(int n) {
@@ -83,6 +90,15 @@ TEST(OtlpGrpcExporterTest, ExportsEachBatchAsOneCall) {
   EXPECT_EQ(requests[0].resource_spans(0).scope_spans(0).spans_size(), 3);
   EXPECT_EQ(requests[0].resource_spans(0).scope_spans(0).spans(0).name(), "GetRecommendations");
   EXPECT_EQ(requests[1].resource_spans(0).scope_spans(0).spans_size(), 1);
+}
+
+TEST(OtlpGrpcExporterTest, HeadersGoAsMetadata) {
+  Collector collector(grpc::StatusCode::OK);
+  OtlpGrpcExporter exporter(*ParseOtlpGrpcEndpoint(collector.url()), std::chrono::seconds(30),
+                            ServerResource("test", "0"), {{"x-api-key", "s3cret"}});
+  auto spans = Spans(1);
+  ASSERT_TRUE(exporter.Export(spans).ok());
+  EXPECT_EQ(collector.api_key(), "s3cret");
 }
 
 TEST(OtlpGrpcExporterTest, AFailedCallFailsTheExport) {

@@ -33,6 +33,7 @@ class OneShotCollector {
       if (ec) return;
       target_ = std::string(request.target());
       content_type_ = std::string(request[http::field::content_type]);
+      api_key_ = std::string(request["x-api-key"]);
       body_ = request.body();
       if (status == 0) {
         char byte;
@@ -52,7 +53,7 @@ class OneShotCollector {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1/traces"; }
 
   // What the collector read (after Join()).
-  std::string target_, content_type_, body_;
+  std::string target_, content_type_, body_, api_key_;
 
  private:
   boost::asio::io_context io_;
@@ -97,6 +98,16 @@ TEST(OtlpHttpExporterTest, PostsProtobufToTheTracesPath) {
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
   ASSERT_TRUE(request.ParseFromString(collector.body_));
   EXPECT_EQ(request.resource_spans(0).scope_spans(0).spans(0).name(), "ModelInfer");
+}
+
+TEST(OtlpHttpExporterTest, HeadersGoOnThePost) {
+  OneShotCollector collector(200);
+  auto spans = OneSpan();
+  OtlpHttpExporter exporter(*ParseOtlpEndpoint(collector.url()), std::chrono::seconds(30), ServerResource("test", "0"),
+                            {{"x-api-key", "s3cret"}});
+  EXPECT_TRUE(exporter.Export(spans).ok());
+  collector.Join();
+  EXPECT_EQ(collector.api_key_, "s3cret");
 }
 
 TEST(OtlpHttpExporterTest, AnErrorAnswerFailsTheExport) {

@@ -54,6 +54,21 @@ TEST(TracingConfigTest, GrpcProtocolUsesTheEndpointAsIs) {
   EXPECT_EQ(Parse({})->protocol, OtlpProtocol::kHttpProtobuf);
 }
 
+TEST(TracingConfigTest, HeadersArePercentDecodedPairs) {
+  auto config = Parse({{"OTEL_EXPORTER_OTLP_HEADERS", " X-Api-Key = s3cr%3Dt%2C1 ,tenant=blue,"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->headers, (OtlpHeaders{{"x-api-key", "s3cr=t,1"}, {"tenant", "blue"}}));
+  // The traces-specific variable wins over the general one.
+  EXPECT_EQ(Parse({{"OTEL_EXPORTER_OTLP_HEADERS", "a=1"}, {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=2"}})->headers,
+            (OtlpHeaders{{"b", "2"}}));
+  EXPECT_TRUE(Parse({})->headers.empty());
+  for (const char* bad : {"novalue", "=1", "a b=1", "k=%4", "k=%zz", "k=a%0Ab"}) {
+    auto status = Parse({{"OTEL_EXPORTER_OTLP_HEADERS", bad}}).status();
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("OTEL_EXPORTER_OTLP_HEADERS"), std::string::npos) << status.ToString();
+  }
+}
+
 TEST(TracingConfigTest, ReadsEverySetting) {
   auto config = Parse({{"OTEL_TRACES_EXPORTER", "otlp"},
                        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
