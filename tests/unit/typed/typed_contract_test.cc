@@ -39,7 +39,8 @@ message Verdict {
 }
 )";
 
-constexpr char kConfig[] = R"(name: "demo"
+constexpr char kConfig[] = R"pb(name: "demo"
+backend: "fake"
 max_batch_size: 8
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 6 ] },
         { name: "user_hash" data_type: TYPE_INT64 dims: [ 1 ] } ]
@@ -54,7 +55,7 @@ parameters { key: "typed.output.logits" value { string_value:
   "copy to=raw; top_k default_k=1 label=ids score=scores" } }
 parameters { key: "typed.output.risk" value { string_value:
   "argmax binary labels=low,high label=label probability=probability; threshold above=0.5 to=alarm" } }
-)";
+)pb";
 
 class TypedContractTest : public ::testing::Test {
  protected:
@@ -108,8 +109,10 @@ TEST_F(TypedContractTest, LoadsThePlan) {
 }
 
 TEST_F(TypedContractTest, NoTypedMethodIsNoContract) {
-  auto contract = Load("name: \"demo\" input [ { name: \"x\" data_type: TYPE_FP32 dims: [ 1 ] } ]");
-  ASSERT_TRUE(contract.ok());
+  auto contract = Load(
+      "name: \"demo\" backend: \"fake\" input [ { name: \"x\" data_type: TYPE_FP32 dims: [ 1 ] } ] "
+      "output [ { name: \"y\" data_type: TYPE_FP32 dims: [ 1 ] } ]");
+  ASSERT_TRUE(contract.ok()) << contract.status().message();
   EXPECT_EQ(*contract, nullptr);
 }
 
@@ -203,7 +206,9 @@ TEST_F(TypedContractTest, TopKFollowsTheRequestFieldWithinItsBound) {
 }
 
 TEST_F(TypedContractTest, LoadErrorsNameTheFieldAndTheTensor) {
-  EXPECT_EQ(LoadError("typed.input.user_hash", "typed.input.user_hash_gone"),
+  EXPECT_EQ(LoadError("typed.input.user_hash", "typed.input.user_id"),
+            "typed API: typed.input.user_id maps fields to input tensor 'user_id', which the model does not have");
+  EXPECT_EQ(LoadError("parameters { key: \"typed.input.user_hash\" value { string_value: \"hash(user_id)\" } }", ""),
             "typed API: input tensor 'user_hash' has no mapping (parameter 'typed.input.user_hash')");
   EXPECT_EQ(LoadError("typed.output.risk", "typed.output.danger"),
             "typed API: typed.output.danger writes output tensor 'danger', which the model does not have");
@@ -215,8 +220,8 @@ TEST_F(TypedContractTest, LoadErrorsNameTheFieldAndTheTensor) {
             "typed API: typed.input.user_hash: field 'user_id' is not numeric (input tensor 'user_hash' is INT64)");
   EXPECT_EQ(LoadError("demo.v1.Demo/Predict", "demo.v1.Demo/Stream"),
             "typed API: method 'demo.v1.Demo/Stream' streams; only unary methods are served");
-  EXPECT_EQ(LoadError("threshold above=0.5 to=alarm", "threshold above=0.5 to=label"),
-            "typed API: typed.output.risk: threshold writes a bool, field 'label' is not one");
+  EXPECT_EQ(LoadError("threshold above=0.5 to=alarm", "threshold above=0.5 to=probability"),
+            "typed API: typed.output.risk: threshold writes a bool, field 'probability' is not one");
   EXPECT_EQ(LoadError("labels=a,b,c", "labels=a,b"),
             "typed API: typed.output.logits: 2 labels for 3 classes of output tensor 'logits'");
 }
