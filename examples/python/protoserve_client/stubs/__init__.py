@@ -20,7 +20,7 @@ if _os.path.exists(_os.path.join(_generate.source_root(), "proto", "recommender.
         _os.makedirs(_out, exist_ok=True)
         _generate.generate(_out)
     if _out != _HERE:
-        __path__.append(_out)  # noqa: F821 (this package's search path: the modules in _out)
+        __path__.insert(0, _out)  # noqa: F821 (searched first: fresher than stubs left in this directory)
 elif not _os.path.exists(_os.path.join(_HERE, "recommender_pb2.py")):
     raise ImportError("protoserve_client.stubs: no generated stubs (build the package with "
                       "`pip wheel examples/python` from a protoserve checkout)")
