@@ -1,5 +1,6 @@
 // Drives Debian's headless chromium through the --web-ui demo page.
-// Usage: node web_ui.js '<json>' with {url, user_id, top_k, sliders: [4 numbers], rest, screenshot}
+// Usage: node web_ui.js '<json>' with {url, user_id, top_k, sliders: [4 numbers], rest, screenshot,
+// classify_buttons (default: both, the typed one first)}
 // Prints one JSON line: {recommendations: [{item, score}], latency_ms,
 // classify: {<button id>: {state, api, error, classes: [{label, score}]}}, status, console_errors}.
 "use strict";
@@ -61,7 +62,7 @@ async function main() {
     }
     // Classify it through each API: the typed FashionMnist.Classify, then KServe ModelInfer.
     result.classify = {};
-    for (const button of ["classify-button", "classify-kserve-button"]) {
+    for (const button of args.classify_buttons || ["classify-button", "classify-kserve-button"]) {
       await page.evaluate(() => { document.body.dataset.classifyState = "clicked"; });
       await page.click(`#${button}`);
       await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.classifyState),

@@ -4,7 +4,8 @@ The page (examples/web: stubs generated from the .proto files by protoc-gen-es, 
 gRPC-Web transport, bundled by the build into <build>/web) calls the server over gRPC-Web;
 the rendered recommendations must equal a native gRPC call with the same input, and the
 drawn image is classified through the model's typed API and through KServe ModelInfer.
-A screenshot goes to <build>/test-artifacts/web_ui.png. tests/browser holds the pinned
+A second page, served by another server, calls this one cross-origin (?api=) through its CORS
+policy. A screenshot goes to <build>/test-artifacts/web_ui.png. tests/browser holds the pinned
 puppeteer-core (package.json + package-lock.json), installed with `npm ci` when missing.
 Fails when chromium, node or npm is missing (scripts/setup installs them).
 """
@@ -50,13 +51,18 @@ class WebUiE2E(unittest.TestCase):
         assert NODE and NPM, "node and npm are needed to drive chromium (scripts/setup installs them)"
         npm_ci_if_needed()
         cls.server = Server("--web-ui").__enter__()
+        # Another origin's page calling this server (--cors-allowed-origins), and one it does not allow.
+        cls.page_server = Server("--web-ui").__enter__()
+        cls.page_origin = f"http://127.0.0.1:{cls.page_server.http_port}"
+        cls.cors_server = Server(f"--cors-allowed-origins={cls.page_origin}").__enter__()
         cls.channel = grpc.insecure_channel(cls.server.target)
         cls.stub = recommender_pb2_grpc.RecommenderStub(cls.channel)
 
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
-        cls.server.__exit__(None, None, None)
+        for server in (cls.cors_server, cls.page_server, cls.server):
+            server.__exit__(None, None, None)
 
     def drive(self, **args):
         out = subprocess.run([NODE, os.path.join(BROWSER_DIR, "web_ui.js"), json.dumps(args)], cwd=BROWSER_DIR,
@@ -116,6 +122,33 @@ class WebUiE2E(unittest.TestCase):
                          "UNIMPLEMENTED: gRPC-Web: unknown method /protoserve.fashion_mnist.v1.FashionMnist/Classify")
         self.assertEqual(result["console_errors"], [])
         self.assertTrue(os.path.getsize(SCREENSHOT) > 1000)
+
+
+    def test_cross_origin_page_through_cors(self):
+        # The page from page_server calls cors_server (Connect sends x-grpc-web, x-user-agent and
+        # grpc-timeout: a preflighted request); its answers equal a native call to this server.
+        user_id, top_k, sliders, rest = "user_00042", 5, [0.25, 0.0, 1.0, 0.5], 0.0625
+        api = f"http://127.0.0.1:{self.cors_server.http_port}"
+        # KServe only: the server answers CORS preflights of the paths it serves, and the typed
+        # methods are not among them yet (branch `typed` adds them).
+        result = self.drive(url=f"{self.page_origin}/?api={api}", user_id=user_id, top_k=top_k,
+                            sliders=sliders, rest=rest, classify_buttons=["classify-kserve-button"])
+        self.assertEqual((result["state"], result["server"]), ("done", "ready"), result)
+        native = self.stub.GetRecommendations(pb.RecommendationRequest(
+            user_id=user_id, features=sliders + [rest] * 28, top_k=top_k), timeout=30)
+        self.assertEqual([r["item"] for r in result["recommendations"]], list(native.item_ids))
+        self.assertEqual(result["classify"]["classify-kserve-button"]["state"], "done", result["classify"])
+        self.assertEqual(result["console_errors"], [])
+
+    def test_cross_origin_page_refused_without_cors(self):
+        # The same page calling a server that does not allow its origin: the browser blocks the call.
+        api = f"http://127.0.0.1:{self.server.http_port}"
+        result = self.drive(url=f"{self.page_origin}/?api={api}", user_id="user_00042", top_k=5,
+                            sliders=[0, 0, 0, 0], rest=0, classify_buttons=[])
+        self.assertTrue(result["server"].startswith("metadata failed:"), result["server"])
+        self.assertEqual(result["state"], "error")
+        self.assertEqual(result["recommendations"], [])
+        self.assertTrue(any("CORS" in e for e in result["console_errors"]), result["console_errors"])
 
 
 if __name__ == "__main__":

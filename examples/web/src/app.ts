@@ -9,7 +9,10 @@ import { GRPCInferenceService, ModelInferRequestSchema } from "./gen/inference_p
 import { Recommender } from "./gen/recommender_pb";
 import { FashionMnist } from "./gen/protoserve/fashion_mnist/v1/fashion_mnist_pb";
 
-const transport = createGrpcWebTransport({ baseUrl: window.location.origin, useBinaryFormat: true });
+// The server this page came from, or another one named by ?api=http://host:port (that server must
+// allow this page's origin: --cors-allowed-origins).
+const apiBase = new URLSearchParams(window.location.search).get("api") ?? window.location.origin;
+const transport = createGrpcWebTransport({ baseUrl: apiBase, useBinaryFormat: true });
 const recommender = createClient(Recommender, transport);
 const inference = createClient(GRPCInferenceService, transport);
 const fashionMnist = createClient(FashionMnist, transport);
