@@ -26,6 +26,7 @@ from suite_support import (Charts, Proc, Report, bench, by_concurrency, command_
                            errors_in, free_port, lower, ms, protoserve, snapshot_binaries, source_revision,
                            write_repo_variant)
 from tracing_bench import tracing_overhead  # noqa: E402
+import typed_bench  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PY = "/usr/bin/python3"
@@ -233,6 +234,15 @@ the three contenders of one concurrency level back to back.""")
                    for (name, c), r in costs.items()],
                   f"Command: `{command_text('--mode grpc-recommend|rest-recommend --data build/data/recommender_samples.json -c N --warmup 0s', duration=d)}`"
                   " after a 1 s unmeasured run, against `floor_server --engine callback` and `protoserve`")
+
+        # ---------------------------------- typed API vs KServe v2 vs REST
+        typed_rows = typed_bench.measure(build, repo, data, seconds=3 if args.quick else 5)
+        rep.add("## A typed API vs KServe v2 vs REST (fashion_mnist)\n")
+        rep.add("The same model through its own .proto (`FashionMnist.Classify`, dynamic messages: "
+                "docs/typed-apis.md), through KServe v2 ModelInfer, and through both REST twins; one Python client "
+                "for all (pre-serialized requests), so read the server CPU per request. Target (issue 21): typed "
+                "gRPC costs no more than KServe v2 gRPC.\n")
+        rep.add(typed_bench.markdown(typed_rows, 3 if args.quick else 5))
 
         # ------------------------------------------------- p99 at half load
         peak = max(r["qps"] for r in ps)

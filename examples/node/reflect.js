@@ -10,6 +10,7 @@
 // FileDescriptorProto containing the symbol (file_containing_symbol) and decodes
 // it with protobufjs' descriptor extension.
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
@@ -133,7 +134,10 @@ async function main(argv) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(JSON.stringify({ error: { message: err.details ?? err.message } }));
-  process.exitCode = 1;
-});
+// Run as a script (typed.js imports the Reflection class only).
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(JSON.stringify({ error: { message: err.details ?? err.message } }));
+    process.exitCode = 1;
+  });
+}

@@ -6,6 +6,7 @@ Small CNN on Debian's dataset-fashion-mnist; pixels scaled to [0, 1].
 """
 import gzip
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -31,7 +32,16 @@ dynamic_batching {
   max_queue_delay_microseconds: 2000
 }
 parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "2" } }
+# The typed API (docs/typed-apis.md): Classify(Image) returns (Classification).
+parameters { key: "typed.proto" value { string_value: "protoserve/fashion_mnist/v1/fashion_mnist.proto" } }
+parameters { key: "typed.method" value { string_value: "protoserve.fashion_mnist.v1.FashionMnist/Classify" } }
+parameters { key: "typed.input.image" value { string_value: "pixels" } }
+# logits are raw scores: their softmax gives the probabilities.
+parameters { key: "typed.output.logits" value { string_value:
+  "top_k k=top_k default_k=3 max_k=10 softmax label=classes.label score=classes.probability" } }
 """
+# The model's typed contract, copied beside config.pbtxt (same path below the model folder).
+PROTO = "protoserve/fashion_mnist/v1/fashion_mnist.proto"
 
 
 def load_idx(split):
@@ -96,6 +106,8 @@ def main():
     root, vdir = common.model_dir(args.repo, "fashion_mnist")
     common.write_labels(os.path.join(root, "labels.txt"), CLASSES)
     common.write_text(os.path.join(root, "config.pbtxt"), CONFIG)
+    os.makedirs(os.path.dirname(os.path.join(root, PROTO)), exist_ok=True)
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), PROTO), os.path.join(root, PROTO))
     model.eval()
     torch.jit.script(model).save(os.path.join(vdir, "model.pt"))
 

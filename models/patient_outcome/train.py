@@ -6,6 +6,7 @@ output = probability of class 1 (benign).
     /usr/bin/python3 models/patient_outcome/train.py --repo build/model_repository --data build/data
 """
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -31,7 +32,24 @@ instance_group [ { count: 1 kind: KIND_CPU } ]
 dynamic_batching { max_queue_delay_microseconds: 500 }
 parameters { key: "predict_type" value { string_value: "probability" } }
 parameters { key: "nthread" value { string_value: "1" } }
+# The typed API (docs/typed-apis.md): PredictOutcome(PatientRecord) returns (Outcome).
+parameters { key: "typed.proto" value { string_value: "protoserve/patient_outcome/v1/patient_outcome.proto" } }
+parameters { key: "typed.method" value { string_value: "protoserve.patient_outcome.v1.PatientOutcome/PredictOutcome" } }
+# The 30 features, in the order the model was trained on.
+parameters { key: "typed.input.features" value { string_value:
+  "mean_radius, mean_texture, mean_perimeter, mean_area, mean_smoothness,"
+  "mean_compactness, mean_concavity, mean_concave_points, mean_symmetry, mean_fractal_dimension,"
+  "radius_error, texture_error, perimeter_error, area_error, smoothness_error,"
+  "compactness_error, concavity_error, concave_points_error, symmetry_error, fractal_dimension_error,"
+  "worst_radius, worst_texture, worst_perimeter, worst_area, worst_smoothness,"
+  "worst_compactness, worst_concavity, worst_concave_points, worst_symmetry, worst_fractal_dimension" } }
+# probability = P(benign): class 0 malignant, class 1 benign.
+parameters { key: "typed.output.probability" value { string_value:
+  "argmax binary labels=malignant,benign label=label probability=probability;"
+  " threshold below=0.5 to=malignant" } }
 """
+# The model's typed contract, copied beside config.pbtxt (same path below the model folder).
+PROTO = "protoserve/patient_outcome/v1/patient_outcome.proto"
 
 
 def load_csv():
@@ -61,6 +79,8 @@ def main():
 
     root, vdir = common.model_dir(args.repo, "patient_outcome")
     common.write_text(os.path.join(root, "config.pbtxt"), CONFIG)
+    os.makedirs(os.path.dirname(os.path.join(root, PROTO)), exist_ok=True)
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), PROTO), os.path.join(root, PROTO))
     path = os.path.join(vdir, "model.json")
     booster.save_model(path)
 

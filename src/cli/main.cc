@@ -8,6 +8,7 @@
 #include "cli/cli_common.h"
 #include "cli/feedback_commands.h"
 #include "cli/kserve_commands.h"
+#include "cli/proto_command.h"
 #include "recommender.grpc.pb.h"
 #include "health.grpc.pb.h"
 
@@ -108,6 +109,12 @@ int main(int argc, char** argv) {
       ->required();
   inf->add_option("--output", infer.outputs, "Requested output, optionally name:classification=K");
 
+  std::string proto_model;
+  auto* proto = app.add_subcommand("proto", "Print the typed contract (.proto) a model declares");
+  proto->add_option("--target", connection.target, "Server HOST:PORT");
+  AddConnectionFlags(proto, &connection);
+  proto->add_option("model", proto_model, "Model name")->required();
+
   FeedbackArgs feedback;
   RolloutStatusArgs rollout_status;
   FeedbackCommands feedback_commands = AddFeedbackCommands(app, &connection, &feedback, &rollout_status);
@@ -119,6 +126,7 @@ int main(int argc, char** argv) {
   try {
     if (*models) return ListModels(connection);
     if (*inf) return Infer(connection, infer);
+    if (*proto) return PrintProto(connection, proto_model);
     if (*rec) return Recommend(connection, recommend);
     if (*health) return Health(connection, service);
     if (*feedback_commands.feedback) {

@@ -232,8 +232,14 @@ void ModelRepository::AddObserverFactory(RequestObserverFactory factory) {
   observer_factories_.push_back(std::move(factory));
 }
 
+void ModelRepository::set_contract_loader(ContractLoader loader) {
+  MutexLock lock(sync_mu_);
+  contract_loader_ = std::move(loader);
+}
+
 VersionOptions ModelRepository::VersionOptionsFor(const std::string& name, int64_t version) const {
   VersionOptions options;
+  options.contract_loader = contract_loader_;
   options.max_tensor_elements = max_tensor_elements_.load();
   for (const auto& factory : observer_factories_) options.observers.push_back(factory(name, version));
   return options;

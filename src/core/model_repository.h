@@ -96,6 +96,9 @@ class ModelRepository {
   // Every version loaded from now on gets an observer from `factory`
   // (request_observer.h): tracing, online evaluation. Call before LoadAll().
   void AddObserverFactory(RequestObserverFactory factory);
+  // Every version loaded from now on gets its contract from `loader`
+  // (model_contract.h). Call before LoadAll().
+  void set_contract_loader(ContractLoader loader);
   // Runs Poll() every `interval` on a background thread until Shutdown().
   void StartPolling(std::chrono::milliseconds interval);
 
@@ -157,6 +160,7 @@ class ModelRepository {
 
   Mutex sync_mu_;  // serialises Sync/Unload/Poll
   std::vector<RequestObserverFactory> observer_factories_ GUARDED_BY(sync_mu_);
+  ContractLoader contract_loader_ GUARDED_BY(sync_mu_);
   mutable SharedMutex mu_;
   std::map<std::string, ModelEntry> models_ GUARDED_BY(mu_);
 

@@ -60,6 +60,9 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelVersion::Load(const ModelConfig& co
     }
     self->labels_.push_back(std::move(labels));
   }
+  if (options.contract_loader) {
+    ASSIGN_OR_RETURN(self->contract_, options.contract_loader(config, model_dir));
+  }
   ASSIGN_OR_RETURN(self->warmup_, BuildWarmupSamples(config, model_dir));
   ASSIGN_OR_RETURN(self->model_, backend->Load(config, model_dir / std::to_string(version)));
   ModelVersion* raw = self.get();

@@ -22,6 +22,7 @@
 #include "core/input_validation.h"
 #include "core/infer_statistics.h"
 #include "core/model_config.h"
+#include "core/model_contract.h"
 #include "core/model_warmup.h"
 #include "core/request_observer.h"
 
@@ -35,6 +36,8 @@ struct VersionOptions {
   // Watch every request and batch (metrics, tracing, ...); the version's
   // own statistics are always kept.
   std::vector<std::shared_ptr<RequestObserver>> observers;
+  // Builds the version's contract (model_contract.h); empty: none.
+  ContractLoader contract_loader;
 };
 
 class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
@@ -54,6 +57,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   const InferStats& stats() const { return statistics_->stats(); }
   // The most elements one valid request can carry (MaxRequestElements).
   int64_t max_request_elements() const { return max_request_elements_; }
+  // The contract loaded with this version (model_contract.h), or null.
+  const std::shared_ptr<const ModelContract>& contract() const { return contract_; }
   size_t queue_depth() const { return batcher_->queue_depth(); }
   // Tells the observers the gauges read at scrape time (queue depth).
   void RefreshMetrics() const;
@@ -76,6 +81,7 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   int64_t max_request_elements_ = 0;                         // set by Load, then const
   std::vector<std::vector<std::string>> labels_;  // per output
   std::vector<WarmupSample> warmup_;              // run by each instance before READY
+  std::shared_ptr<const ModelContract> contract_;  // set by Load, then const
   std::unique_ptr<LoadedModel> model_;
   std::shared_ptr<InferStatistics> statistics_ = std::make_shared<InferStatistics>();
   std::vector<std::shared_ptr<RequestObserver>> observers_;  // statistics_ first

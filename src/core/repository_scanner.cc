@@ -115,6 +115,25 @@ std::string RepositoryScanner::Fingerprint(const std::string& name, int64_t vers
     files.push_back(it->path().filename().string() + ":" + std::to_string(file_ec ? 0 : size) + ":" +
                     std::to_string(file_ec ? 0 : time));
   }
+  // A model's contract (.proto files anywhere in its folder outside the
+  // version folders: docs/typed-apis.md) loads with each version.
+  const fs::path model_dir = ModelDir(name);
+  std::error_code walk_ec;
+  for (fs::recursive_directory_iterator it(model_dir, walk_ec), end; !walk_ec && it != end; it.increment(walk_ec)) {
+    std::error_code file_ec;
+    if (it.depth() == 0 && it->is_directory(file_ec)) {
+      const std::string dir = it->path().filename().string();
+      if (!dir.empty() && std::all_of(dir.begin(), dir.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        it.disable_recursion_pending();
+        continue;
+      }
+    }
+    if (it->path().extension() != ".proto" || !it->is_regular_file(file_ec)) continue;
+    const auto time = it->last_write_time(file_ec).time_since_epoch().count();
+    const auto size = it->file_size(file_ec);
+    files.push_back("proto:" + fs::relative(it->path(), model_dir, file_ec).string() + ":" +
+                    std::to_string(file_ec ? 0 : size) + ":" + std::to_string(file_ec ? 0 : time));
+  }
   std::sort(files.begin(), files.end());
   for (const auto& f : files) out += "|" + f;
   return out;

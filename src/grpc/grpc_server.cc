@@ -1,6 +1,5 @@
 #include "grpc/grpc_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include "grpc/engine_tuning.h"
@@ -16,7 +15,6 @@ GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 Status GrpcServer::Start() {
   TuneGrpcProcess();
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = options_.address.find(':') != std::string::npos && options_.address.front() != '['
                                   ? "[" + options_.address + "]"
@@ -44,6 +42,7 @@ Status GrpcServer::Start() {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, options_.max_connection_age_grace_secs * 1000);
   }
   for (grpc::Service* service : services_) builder.RegisterService(service);
+  if (generic_) builder.RegisterCallbackGenericService(generic_);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     return Unavailable("cannot listen for gRPC on " + address + ":" + std::to_string(options_.port) +

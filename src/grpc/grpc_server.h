@@ -1,5 +1,8 @@
-// GrpcServer: owns the grpc::Server with protoserve's services, the standard
-// health service (grpc.health.v1, overall and per service) and reflection.
+// GrpcServer: owns the grpc::Server with protoserve's services (reflection
+// among them: grpc/reflection_service.h), the standard health service
+// (grpc.health.v1, overall and per service) and, optionally, a generic
+// service that gets every call no registered service answers (the typed
+// APIs: grpc/typed_service.h).
 //
 // Health starts NOT_SERVING and is switched by SetServing() (the server
 // becomes SERVING once its models are loaded, and NOT_SERVING again when
@@ -7,6 +10,7 @@
 // Start() fails with INVALID_ARGUMENT for unusable TLS files.
 #pragma once
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -39,6 +43,9 @@ class GrpcServer {
   GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services);
   ~GrpcServer();
 
+  // Before Start(): `service` (must outlive the server) gets every method
+  // the registered services do not have.
+  void set_generic_service(grpc::CallbackGenericService* service) { generic_ = service; }
   Status Start();
   int port() const { return port_; }
   void SetServing(bool serving);
@@ -48,6 +55,7 @@ class GrpcServer {
  private:
   const GrpcServerOptions options_;
   const std::vector<grpc::Service*> services_;
+  grpc::CallbackGenericService* generic_ = nullptr;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -232,7 +232,7 @@ bool GrpcWebHandler::Handles(const HttpRequest& request) const {
     case http::verb::post:
       return IsGrpcWebContentType(request[http::field::content_type]);
     case http::verb::options:
-      return cors_.enabled() && IsGrpcWebPath(path);
+      return cors_.enabled() && (IsGrpcWebPath(path) || (typed_ && typed_->ModelFor(path)));
     case http::verb::get:
     case http::verb::head:
       return site_ && (path == "/" || site_->Get(path).has_value());
@@ -351,6 +351,9 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
     return;
   }
   if (!StartsWith(method, kInferencePrefix)) {
+    if (auto model = typed_ ? typed_->ModelFor(method) : std::nullopt) {
+      return CallTyped(*model, method, std::move(bytes), std::move(context), std::move(done), std::move(trace));
+    }
     return done(Status(StatusCode::kUnimplemented, "gRPC-Web: unknown method " + std::string(method)), "");
   }
   const std::string_view rpc = method.substr(kInferencePrefix.size());
@@ -404,6 +407,32 @@ void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
                    result.scope.Release();
                    done(status, std::move(encoded));
                  });
+}
+
+void GrpcWebHandler::CallTyped(const std::string& model, std::string_view method, std::string bytes,
+                               RequestContext context, std::function<void(Status, std::string)> done,
+                               std::shared_ptr<TraceReply> trace) const {
+  auto parse = [&bytes](google::protobuf::Message* message) -> Status {
+    if (!message->ParseFromString(bytes)) {
+      return InvalidArgument("cannot parse the request as " + message->GetDescriptor()->full_name());
+    }
+    return Status::Ok();
+  };
+  typed::InferTyped(*server_, model, std::string(method), std::move(context), parse,
+                    [done, trace](Status status, std::shared_ptr<typed::TypedCall> call, InferResult result) {
+                      std::string encoded;
+                      if (status.ok() && !call->response->SerializeToString(&encoded)) {
+                        status = Internal("cannot serialize the response");
+                      }
+                      if (trace && result.scope.traced()) {
+                        result.scope.set_response_bytes(static_cast<int64_t>(encoded.size()));
+                        trace->request_id = result.id;
+                        trace->traceresponse = result.scope.TraceResponse();
+                      }
+                      result.scope.Release();
+                      call.reset();
+                      done(status, std::move(encoded));
+                    });
 }
 
 }  // namespace protoserve

@@ -18,6 +18,8 @@
 //   /Recommender/GetRecommendations
 //   /inference.GRPCInferenceService/ModelInfer, /ServerLive, /ServerReady,
 //   /ModelMetadata
+//   every typed API a loaded model declares (/package.Service/Method:
+//   typed/typed_call.h, docs/typed-apis.md), when set_typed() was called
 // They call the same core facade as native gRPC (InferenceServer, with
 // api = kHttp; the KServe codec of src/kserve), so answers, errors, shadow
 // mirroring and the default deadline match it.
@@ -38,6 +40,7 @@
 
 #include "core/inference_server.h"
 #include "http/http_handler.h"
+#include "typed/typed_call.h"
 
 namespace protoserve {
 
@@ -94,6 +97,8 @@ class GrpcWebHandler {
       : server_(server), cors_(std::move(cors)) {}
   // Serve `site` for GET requests of its files (the --web-ui demo).
   void set_site(StaticSite site) { site_ = std::move(site); }
+  // Serve the typed APIs of the loaded models too (`methods` must outlive this).
+  void set_typed(const typed::TypedMethods* methods) { typed_ = methods; }
 
   // True if this handler answers `request`: a gRPC-Web POST, an OPTIONS
   // preflight of a gRPC-Web path (CORS on), or a GET of a site file.
@@ -113,10 +118,13 @@ class GrpcWebHandler {
             std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace = nullptr) const;
   void Infer(std::string bytes, RequestContext context, std::function<void(Status, std::string)> done,
              std::shared_ptr<TraceReply> trace) const;
+  void CallTyped(const std::string& model, std::string_view method, std::string bytes, RequestContext context,
+                 std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const;
 
   const InferenceServer* const server_;
   const CorsPolicy cors_;
   std::optional<StaticSite> site_;
+  const typed::TypedMethods* typed_ = nullptr;
 };
 
 }  // namespace protoserve

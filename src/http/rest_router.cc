@@ -109,6 +109,12 @@ RestRouteMatch ClassifyRestRoute(std::string_view target) {
     match.load = s[4] == "load";
     return match;
   }
+  if (s.size() == 4 && s[0] == "v1" && s[1] == "models") {
+    RestRouteMatch match = Route(RestRoute::kTypedCall, post);
+    match.model = s[2];
+    match.typed_method = s[3];
+    return match;
+  }
   if (PathIs(s, {"v2", "models", "stats"})) return Route(RestRoute::kAllModelStatistics, get);
   if (s.size() >= 3 && s[0] == "v2" && s[1] == "models") {
     return ClassifyModelRoute(std::vector<std::string>(s.begin() + 2, s.end()));
@@ -123,6 +129,7 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
   const bool feedback_route = match.route == RestRoute::kRecommendationFeedback ||
                               match.route == RestRoute::kModelFeedback || match.route == RestRoute::kModelEvaluation;
   if (feedback_route && !feedback_) match.route = RestRoute::kNotFound;
+  if (match.route == RestRoute::kTypedCall && !typed_) match.route = RestRoute::kNotFound;
   if (match.route == RestRoute::kNotFound) return responder.Send(NotFound(request));
   if (!MethodIs(match.method, request, responder)) return;
   switch (match.route) {
@@ -144,6 +151,8 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
     case RestRoute::kRecommendationFeedback: return responder.Send(feedback_->RecommendationFeedback(request));
     case RestRoute::kModelFeedback: return responder.Send(feedback_->ModelFeedback(match.model, request));
     case RestRoute::kModelEvaluation: return responder.Send(feedback_->Evaluation(match.model));
+    case RestRoute::kTypedCall:
+      return typed_->Call(match.model, match.typed_method, request, std::move(responder));
     case RestRoute::kNotFound: break;
   }
   responder.Send(NotFound(request));

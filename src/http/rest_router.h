@@ -7,6 +7,7 @@
 //   GET  /v2/models/stats
 //   POST /v2/repository/index, /v2/repository/models/{m}/load|unload
 //   POST /v1/recommendations
+//   POST /v1/models/{m}/{method}                                (typed APIs: http/typed_rest.h)
 //   GET  /metrics                                               (Prometheus)
 //
 // Unknown paths are 404 and known paths with another method 405 (with an
@@ -26,6 +27,7 @@
 #include "http/http_handler.h"
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
+#include "http/typed_rest.h"
 
 namespace protoserve {
 
@@ -48,6 +50,7 @@ enum class RestRoute {
   kRecommendationFeedback,  // POST /v1/feedback
   kModelFeedback,           // POST /v2/models/{m}/feedback
   kModelEvaluation,         // GET /v2/models/{m}/evaluation
+  kTypedCall,               // POST /v1/models/{m}/{method}
 };
 
 struct RestRouteMatch {
@@ -57,6 +60,7 @@ struct RestRouteMatch {
   std::string model;    // model routes and kModelControl, as in the path (not validated here)
   std::string version;  // model routes; empty: none in the path
   bool load = false;    // kModelControl: load, else unload
+  std::string typed_method;  // kTypedCall
 };
 
 // The route of a request target (its query ignored): a pure function, the
@@ -78,6 +82,8 @@ class RestRouter : public HttpHandler {
   void set_grpc_web(const GrpcWebHandler* web) { grpc_web_ = web; }
   // The feedback and evaluation routes (may be null: they are 404).
   void set_feedback(const FeedbackRest* feedback) { feedback_ = feedback; }
+  // The typed APIs' JSON twin (may be null: the route is 404).
+  void set_typed(const TypedRest* typed) { typed_ = typed; }
 
  private:
   HttpResponse MetricsResponse() const;
@@ -88,6 +94,7 @@ class RestRouter : public HttpHandler {
   Metrics* const metrics_;
   const GrpcWebHandler* grpc_web_ = nullptr;
   const FeedbackRest* feedback_ = nullptr;
+  const TypedRest* typed_ = nullptr;
 };
 
 // The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).

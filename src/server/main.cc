@@ -28,6 +28,7 @@
 #include "core/recommender.h"
 #include "grpc/feedback_service.h"
 #include "grpc/grpc_server.h"
+#include "server/typed_apis.h"
 #include "grpc/inference_service.h"
 #include "grpc/recommender_service.h"
 #include "http/feedback_rest.h"
@@ -339,6 +340,7 @@ int main(int argc, char** argv) {
   }
   ModelRepository repository(flags.model_repository, &backends, &metrics, flags.allow_symlinks_within);
   if (tracing) repository.AddObserverFactory(tracing->tracer()->ObserverFactory());
+  TypedApis::InstallLoader(&repository);
   if (!flags.allow_symlinks_within.empty()) {
     spdlog::info("repository files may also resolve inside {} (--allow-symlinks-within)", flags.allow_symlinks_within);
   }
@@ -419,6 +421,7 @@ int main(int argc, char** argv) {
   }
   rest_router.set_grpc_web(&grpc_web);
   rest_router.set_feedback(&feedback_rest);
+  TypedApis typed_apis(&server, &repository);
 
   GrpcServerOptions grpc_options;
   grpc_options.address = flags.address;
@@ -441,7 +444,9 @@ int main(int argc, char** argv) {
     spdlog::info("auth: {} token(s) from {}", (*authorizer)->token_count(), flags.auth_tokens);
     grpc_options.security.authorizer = std::move(authorizer).value();
   }
-  GrpcServer grpc_front_end(grpc_options, {&recommender_service, &inference_service, &feedback_service});
+  GrpcServer grpc_front_end(grpc_options,
+                            {&recommender_service, &inference_service, &feedback_service, typed_apis.reflection()});
+  typed_apis.AttachTo(&grpc_front_end, &rest_router, &grpc_web);
   if (Status s = grpc_front_end.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;

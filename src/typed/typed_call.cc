@@ -1,0 +1,82 @@
+#include "typed/typed_call.h"
+
+namespace protoserve::typed {
+
+std::map<std::string, std::shared_ptr<const TypedContract>> TypedMethods::Contracts() const {
+  std::map<std::string, std::shared_ptr<const TypedContract>> contracts;
+  std::map<std::string, int64_t> highest;
+  for (const auto& version : repository_->ReadyVersions()) {
+    auto contract = ContractOf(*version);
+    if (!contract) continue;
+    int64_t& best = highest[version->name()];
+    if (version->version() < best) continue;
+    best = version->version();
+    contracts[version->name()] = std::move(contract);
+  }
+  return contracts;
+}
+
+std::optional<std::string> TypedMethods::ModelFor(std::string_view method) const {
+  {
+    std::shared_lock lock(mu_);
+    auto it = cache_.find(method);
+    if (it != cache_.end()) return it->second;
+  }
+  for (const auto& [model, contract] : Contracts()) {
+    if (contract->method_path() == method) {
+      std::unique_lock lock(mu_);
+      cache_[std::string(method)] = model;
+      return model;
+    }
+  }
+  return std::nullopt;
+}
+
+void TypedMethods::Forget(std::string_view method) const {
+  std::unique_lock lock(mu_);
+  auto it = cache_.find(method);
+  if (it != cache_.end()) cache_.erase(it);
+}
+
+std::optional<std::string> TypedMethods::ModelForService(std::string_view service) const {
+  for (const auto& [model, contract] : Contracts()) {
+    if (contract->method()->service()->full_name() == service) return model;
+  }
+  return std::nullopt;
+}
+
+void InferTyped(const InferenceServer& server, const std::string& model, const std::string& method,
+                RequestContext context, const ParseBody& parse, TypedDone done) {
+  auto call = std::make_shared<TypedCall>();
+  auto decode = [call, &method, &parse](const ModelVersion& version) -> StatusOr<DecodedRequest> {
+    call->request_contract = ContractOf(version);
+    const TypedContract* contract = call->request_contract.get();
+    if (!contract || (contract->method_path() != method && contract->method()->name() != method)) {
+      return Status(StatusCode::kUnimplemented,
+                    "model '" + version.name() + "' version " + std::to_string(version.version()) +
+                        " has no typed method " + method +
+                        (contract ? " (it serves " + contract->method_path() + ")" : " (it declares no typed API)"));
+    }
+    call->request = contract->NewRequest(&call->arena);
+    RETURN_IF_ERROR(parse(call->request));
+    DecodedRequest decoded;
+    RETURN_IF_ERROR(contract->Decode(*call->request, &decoded));
+    return decoded;
+  };
+  server.Infer(std::move(context), model, "", decode,
+               [call, done = std::move(done)](Status status, InferResult result) {
+                 if (status.ok()) {
+                   call->response_contract = ContractOf(*result.model);
+                   if (!call->response_contract) {
+                     status = Unavailable("model '" + result.model->name() + "' no longer has a typed API");
+                   } else {
+                     call->response = call->response_contract->NewResponse(&call->arena);
+                     status = call->response_contract->Encode(*call->request, result.response, *result.model,
+                                                               call->response);
+                   }
+                 }
+                 done(std::move(status), call, std::move(result));
+               });
+}
+
+}  // namespace protoserve::typed
