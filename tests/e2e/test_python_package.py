@@ -7,6 +7,7 @@ protobuf, numpy), and calls the running server through it from a directory outsi
 checkout, so only the installed package can be imported.
 """
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import PYTHON, ROOT, Server, load_samples  # noqa: E402
+from harness import PYTHON, REPO, ROOT, Server, load_samples  # noqa: E402
 
 SOURCE = os.path.join(ROOT, "examples", "python")
 RECOMMENDER = load_samples("recommender")
@@ -135,22 +136,37 @@ class PythonPackageE2E(unittest.TestCase):
         self.assertEqual(int(got["top"][0].split(":")[1]), best)
         self.assertAlmostEqual(got["probability"][0], PATIENT[0]["probability"], delta=1e-5)
 
-    def test_typed_model_stubs_are_importable(self):
-        # The typed contracts' stubs (models/*/); calling them needs the typed front-end (issue 21 items 1-3).
+    def test_typed_model_apis_through_the_packaged_stubs(self):
+        # Each model's typed contract (models/*/), generated into the wheel, called on the client's channel.
+        fashion, patient = FASHION[1], next(s for s in PATIENT if s["probability"] < 0.5)
         got = self.in_venv("""
             from protoserve_client import InferenceClient
             from protoserve_client.stubs.protoserve.fashion_mnist.v1 import fashion_mnist_pb2 as fm, fashion_mnist_pb2_grpc
-            from protoserve_client.stubs.protoserve.patient_outcome.v1 import patient_outcome_pb2 as po
+            from protoserve_client.stubs.protoserve.patient_outcome.v1 import (patient_outcome_pb2 as po,
+                                                                               patient_outcome_pb2_grpc)
             with InferenceClient(ARGS["target"]) as c:
-                stub = fashion_mnist_pb2_grpc.FashionMnistStub(c.channel)
-            record = po.PatientRecord(mean_radius=0.0)
-            print(json.dumps([fm.DESCRIPTOR.services_by_name["FashionMnist"].full_name,
-                              [m.name for m in fm.DESCRIPTOR.services_by_name["FashionMnist"].methods],
-                              record.HasField("mean_radius"), record.HasField("mean_texture"),
-                              hasattr(stub, "Classify")]))
-        """, target=self.server.target)
-        self.assertEqual(got, ["protoserve.fashion_mnist.v1.FashionMnist", ["Classify"], True, False, True])
-
+                answer = fashion_mnist_pb2_grpc.FashionMnistStub(c.channel).Classify(
+                    fm.Image(pixels=ARGS["image"], top_k=3), timeout=30)
+                names = [f.name for f in po.PatientRecord.DESCRIPTOR.fields]
+                outcome = patient_outcome_pb2_grpc.PatientOutcomeStub(c.channel).PredictOutcome(
+                    po.PatientRecord(**dict(zip(names, ARGS["features"]))), timeout=30)
+            print(json.dumps({"service": fm.DESCRIPTOR.services_by_name["FashionMnist"].full_name,
+                              "classes": [[x.label, x.probability] for x in answer.classes],
+                              "outcome": [outcome.label, outcome.probability, outcome.malignant]}))
+        """, target=self.server.target, image=fashion["image"], features=patient["features"])
+        self.assertEqual(got["service"], "protoserve.fashion_mnist.v1.FashionMnist")
+        with open(os.path.join(REPO, "fashion_mnist", "labels.txt")) as f:
+            labels = f.read().splitlines()
+        logits = fashion["logits"]
+        exp = [math.exp(x - max(logits)) for x in logits]
+        probs = [e / sum(exp) for e in exp]
+        top = sorted(range(10), key=lambda k: -probs[k])[:3]
+        self.assertEqual([c[0] for c in got["classes"]], [labels[k] for k in top])
+        for (_, p), k in zip(got["classes"], top):
+            self.assertAlmostEqual(p, probs[k], places=4)
+        self.assertEqual(got["outcome"][0], "malignant")
+        self.assertAlmostEqual(got["outcome"][1], 1 - patient["probability"], places=4)
+        self.assertTrue(got["outcome"][2])
 
 if __name__ == "__main__":
     unittest.main()

@@ -112,14 +112,14 @@ class WebUiE2E(unittest.TestCase):
         self.assertTrue(all(c["label"] in labels for c in kserve["classes"]), kserve["classes"])
         scores = [c["score"] for c in kserve["classes"]]
         self.assertEqual(scores, sorted(scores, reverse=True))
-        # The typed API, FashionMnist.Classify, through the stub generated from the model's .proto.
-        # The generated client reaches the server at the method's path with gRPC-Web framing; the
-        # server's gRPC-Web front-end does not route typed methods yet (branch `typed`), so it
-        # answers UNIMPLEMENTED naming that path, and the page shows the status.
+        # The typed API, FashionMnist.Classify, through the stub generated from the model's .proto:
+        # labelled classes with softmax probabilities, in the order of the KServe answer's logits.
         typed = result["classify"]["classify-button"]
-        self.assertEqual((typed["state"], typed["api"]), ("error", "FashionMnist.Classify"), typed)
-        self.assertEqual(typed["error"],
-                         "UNIMPLEMENTED: gRPC-Web: unknown method /protoserve.fashion_mnist.v1.FashionMnist/Classify")
+        self.assertEqual((typed["state"], typed["api"]), ("done", "FashionMnist.Classify"), typed["error"])
+        self.assertEqual([c["label"] for c in typed["classes"]], [c["label"] for c in kserve["classes"]])
+        probabilities = [c["score"] for c in typed["classes"]]
+        self.assertEqual(probabilities, sorted(probabilities, reverse=True))
+        self.assertTrue(0 < sum(probabilities) <= 1.001, probabilities)
         self.assertEqual(result["console_errors"], [])
         self.assertTrue(os.path.getsize(SCREENSHOT) > 1000)
 
@@ -129,15 +129,14 @@ class WebUiE2E(unittest.TestCase):
         # grpc-timeout: a preflighted request); its answers equal a native call to this server.
         user_id, top_k, sliders, rest = "user_00042", 5, [0.25, 0.0, 1.0, 0.5], 0.0625
         api = f"http://127.0.0.1:{self.cors_server.http_port}"
-        # KServe only: the server answers CORS preflights of the paths it serves, and the typed
-        # methods are not among them yet (branch `typed` adds them).
         result = self.drive(url=f"{self.page_origin}/?api={api}", user_id=user_id, top_k=top_k,
-                            sliders=sliders, rest=rest, classify_buttons=["classify-kserve-button"])
+                            sliders=sliders, rest=rest)
         self.assertEqual((result["state"], result["server"]), ("done", "ready"), result)
         native = self.stub.GetRecommendations(pb.RecommendationRequest(
             user_id=user_id, features=sliders + [rest] * 28, top_k=top_k), timeout=30)
         self.assertEqual([r["item"] for r in result["recommendations"]], list(native.item_ids))
-        self.assertEqual(result["classify"]["classify-kserve-button"]["state"], "done", result["classify"])
+        for button in ("classify-button", "classify-kserve-button"):  # typed and KServe paths
+            self.assertEqual(result["classify"][button]["state"], "done", result["classify"])
         self.assertEqual(result["console_errors"], [])
 
     def test_cross_origin_page_refused_without_cors(self):

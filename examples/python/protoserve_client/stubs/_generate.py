@@ -15,7 +15,7 @@ names the server uses ("inference.proto", "protoserve/fashion_mnist/v1/fashion_m
 The compiler: Debian's protoc (protobuf-compiler, 3.21, the version of the
 python3-protobuf runtime) with grpc_python_plugin (protobuf-compiler-grpc), both
 installed by scripts/setup. Debian 12's python3-grpc-tools bundles protoc 3.5.1,
-which rejects proto3 `optional` fields (patient_outcome.proto has them), so
+which rejects proto3 `optional` fields (which a model team's contract may use), so
 grpc_tools.protoc is only the fallback where those are not installed.
 """
 import glob
