@@ -17,7 +17,7 @@ WERROR     ?= ON
 # `make test` do not share objects with $(BUILD): their include paths differ.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all setup configure build models serve test unit e2e bench clean
+.PHONY: all setup configure build models serve test unit e2e bench clean proto-lint proto-baseline
 
 all: build
 
@@ -66,6 +66,20 @@ bench: build models
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- contracts (docs/contracts.md) -------------------------------------------
+# buf lint + buf breaking over every .proto (buf.yaml), as `make test` runs them
+# (ctest contracts_buf). proto-baseline rewrites proto/baseline.json after a
+# deliberate contract change: it runs buf breaking first and refuses a break
+# unless ALLOW_BREAKING=1.
+BUF := tools/buf/node_modules/.bin/buf
+
+proto-lint: setup
+	$(BUF) lint
+	cd tests/contracts && $(PY) -m unittest test_contracts
+
+proto-baseline: setup
+	$(PY) scripts/proto_baseline $(if $(ALLOW_BREAKING),--allow-breaking)
 
 # ---- security and reliability (docs/security.md) ---------------------------
 # One clang ASan+UBSan build (SAN_BUILD) serves the fuzzers and the ASan tests:

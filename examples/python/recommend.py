@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Call protoserve's Recommender from Python (Debian's python3-grpcio).
 
-Uses protoserve_client.py beside it (stubs generated from proto/ on first use,
-into examples/python/_generated/), then asks for recommendations:
+Uses the protoserve_client package beside it (or the installed wheel; stubs
+generated from proto/ on first use), then asks for recommendations:
 
     /usr/bin/python3 examples/python/recommend.py --target 127.0.0.1:8001 \
         --user-id user_00042 --top-k 5

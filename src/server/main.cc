@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--web-ui", flags.web_ui, "Serve the web demo (examples/web) at / on the HTTP port");
   app.add_option("--web-ui-dir", flags.web_ui_dir,
-                 "Directory of the --web-ui files; default: examples/web beside the binary's build dir, or ./examples/web");
+                 "Directory of the --web-ui files; default: web/ beside the binary (the bundle the build makes), or ./examples/web/dist (npm run build)");
   app.add_option("--cors-allowed-origins", flags.cors_allowed_origins,
                  "Origins (comma-separated, or '*') whose browser pages may call gRPC-Web cross-origin; default none")
       ->delimiter(',');
@@ -408,8 +408,9 @@ int main(int argc, char** argv) {
     if (dir.empty()) {
       std::error_code ec;
       const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-      const auto beside = exe.parent_path().parent_path() / "examples" / "web";
-      dir = !ec && std::filesystem::exists(beside / "index.html") ? beside.string() : "examples/web";
+      // The bundle the build made beside the binary (examples/web/CMakeLists.txt).
+      const auto built = exe.parent_path() / "web";
+      dir = !ec && std::filesystem::exists(built / "app.js") ? built.string() : "examples/web/dist";
     }
     auto site = StaticSite::Load(dir);
     if (!site.ok()) {

@@ -1,7 +1,8 @@
 // Drives Debian's headless chromium through the --web-ui demo page.
-// Usage: node web_ui.js '<json>' with {url, user_id, top_k, sliders: [4 numbers], rest, screenshot}
-// Prints one JSON line: {recommendations: [{item, score}], latency_ms, classes: [{label, score}],
-// status, console_errors}.
+// Usage: node web_ui.js '<json>' with {url, user_id, top_k, sliders: [4 numbers], rest, screenshot,
+// classify_buttons (default: both, the typed one first)}
+// Prints one JSON line: {recommendations: [{item, score}], latency_ms,
+// classify: {<button id>: {state, api, error, classes: [{label, score}]}}, status, console_errors}.
 "use strict";
 const fs = require("fs");
 const os = require("os");
@@ -59,13 +60,21 @@ async function main() {
       for (let y = 0.15; y <= 0.9; y += 0.05) await page.mouse.move(box.x + box.width * x, box.y + box.height * y);
       await page.mouse.up();
     }
-    await page.click("#classify-button");
-    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.classifyState),
-                               { timeout: 60000 });
-    result.classify_state = await page.evaluate(() => document.body.dataset.classifyState);
-    result.classify_error = await page.evaluate(() => document.getElementById("classify-error").textContent);
-    result.classes = await page.evaluate(() => [...document.querySelectorAll("#classes tbody tr.class")].map(
-      (tr) => ({ label: tr.children[0].textContent, score: Number(tr.children[1].textContent) })));
+    // Classify it through each API: the typed FashionMnist.Classify, then KServe ModelInfer.
+    result.classify = {};
+    for (const button of args.classify_buttons || ["classify-button", "classify-kserve-button"]) {
+      await page.evaluate(() => { document.body.dataset.classifyState = "clicked"; });
+      await page.click(`#${button}`);
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.classifyState),
+                                 { timeout: 60000 });
+      result.classify[button] = await page.evaluate(() => ({
+        state: document.body.dataset.classifyState,
+        api: document.body.dataset.classifyApi,
+        error: document.getElementById("classify-error").textContent,
+        classes: [...document.querySelectorAll("#classes tbody tr.class")].map(
+          (tr) => ({ label: tr.children[0].textContent, score: Number(tr.children[1].textContent) })),
+      }));
+    }
     if (args.screenshot) {
       fs.mkdirSync(path.dirname(args.screenshot), { recursive: true });
       await page.screenshot({ path: args.screenshot, fullPage: true });

@@ -1,4 +1,4 @@
-"""e2e: the Python client (examples/python/protoserve_client.py) against the real server."""
+"""e2e: the Python client (examples/python: the protoserve_client package, from the source tree) against the real server."""
 import atexit
 import os
 import shutil

@@ -1,58 +1,29 @@
-"""A small typed Python client for protoserve (Debian's python3-grpcio + numpy).
+"""The typed clients of protoserve_client (see the package's docstring).
 
-Wraps the three gRPC APIs the server speaks -- the seed's `Recommender`, the
-KServe v2 `inference.GRPCInferenceService` and `grpc.health.v1.Health` -- behind
-one class with plain Python / numpy values in and out:
-
-    from protoserve_client import ProtoserveClient
-    with ProtoserveClient("127.0.0.1:8001") as client:
-        rec = client.recommend("user_00042", [1 / 32] * 32, top_k=5)
-        out = client.infer("patient_outcome", {"features": np.zeros((1, 30), np.float32)})
-
-Stubs are generated from ../../proto with grpc_tools.protoc on first use, into
-$PROTOSERVE_STUBS_DIR or examples/python/_generated/ (regenerated when a .proto
-is newer). Every failed call raises ProtoserveError(code, message), with code
-the gRPC status name ("NOT_FOUND", "INVALID_ARGUMENT", ...).
+RecommenderClient (the seed's Recommender), InferenceClient (KServe v2
+GRPCInferenceService, grpc.health.v1, protoserve's Feedback) and ProtoserveClient
+(both on one channel) wrap the generated stubs (protoserve_client.stubs) with
+plain Python / numpy values in and out. Every failed call raises
+ProtoserveError(code, message), with code the gRPC status name ("NOT_FOUND",
+"INVALID_ARGUMENT", ...).
 """
 from __future__ import annotations
 
-import importlib
-import os
 import struct
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import grpc
 import numpy as np
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-PROTO_DIR = os.path.normpath(os.path.join(_HERE, "..", "..", "proto"))
-STUBS_DIR = os.environ.get("PROTOSERVE_STUBS_DIR", os.path.join(_HERE, "_generated"))
-_PROTOS = ("recommender.proto", "inference.proto", "model_config.proto", "health.proto")
-
-
-def load_stubs(stubs_dir: str = STUBS_DIR) -> dict:
-    """Generates (if missing or stale) and imports the *_pb2 / *_pb2_grpc modules, keyed by proto stem."""
-    outputs = [os.path.join(stubs_dir, p[:-6] + suffix) for p in _PROTOS for suffix in ("_pb2.py", "_pb2_grpc.py")]
-    newest_proto = max(os.path.getmtime(os.path.join(PROTO_DIR, p)) for p in _PROTOS)
-    if not all(os.path.exists(o) and os.path.getmtime(o) >= newest_proto for o in outputs):
-        os.makedirs(stubs_dir, exist_ok=True)
-        # Generate into a scratch dir, then rename file by file: concurrent first uses never see half a file.
-        with tempfile.TemporaryDirectory(dir=stubs_dir) as scratch:
-            subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", PROTO_DIR, "--python_out", scratch,
-                            "--grpc_python_out", scratch, *_PROTOS], check=True)
-            for name in os.listdir(scratch):
-                os.replace(os.path.join(scratch, name), os.path.join(stubs_dir, name))
-    if stubs_dir not in sys.path:
-        sys.path.insert(0, stubs_dir)
-    return {p[:-6] + s: importlib.import_module(p[:-6] + s) for p in _PROTOS for s in ("_pb2", "_pb2_grpc")}
-
-
-_S = load_stubs()
-rpb, ipb, hpb = _S["recommender_pb2"], _S["inference_pb2"], _S["health_pb2"]
+from .stubs import feedback_pb2 as fpb
+from .stubs import feedback_pb2_grpc
+from .stubs import health_pb2 as hpb
+from .stubs import health_pb2_grpc
+from .stubs import inference_pb2 as ipb
+from .stubs import inference_pb2_grpc
+from .stubs import recommender_pb2 as rpb
+from .stubs import recommender_pb2_grpc
 
 # KServe v2 datatype <-> numpy dtype. BYTES travels as numpy object arrays of bytes (Triton's convention).
 _DTYPES: dict[str, np.dtype] = {
@@ -188,19 +159,24 @@ def _recommendation(r) -> Recommendation:
     return Recommendation(list(r.item_ids), list(r.scores), r.model_name, int(r.model_version))
 
 
-class ProtoserveClient:
-    """One channel to a protoserve server; safe to share between threads. Use as a context manager."""
+class _Client:
+    """One channel to a protoserve server; safe to share between threads. Use as a context manager.
+
+    `channel` is public: stubs of a model's typed contract use it too, e.g.
+    stubs.protoserve.fashion_mnist.v1.fashion_mnist_pb2_grpc.FashionMnistStub(client.channel).
+    """
 
     def __init__(self, target: str = "127.0.0.1:8001", timeout: Optional[float] = 30.0,
                  max_message_bytes: int = 64 << 20):
         self.timeout = timeout
         self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", max_message_bytes),
                                                               ("grpc.max_send_message_length", max_message_bytes)])
-        self._recommender = _S["recommender_pb2_grpc"].RecommenderStub(self.channel)
-        self._inference = _S["inference_pb2_grpc"].GRPCInferenceServiceStub(self.channel)
-        self._health = _S["health_pb2_grpc"].HealthStub(self.channel)
+        self._recommender = recommender_pb2_grpc.RecommenderStub(self.channel)
+        self._inference = inference_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self._feedback = feedback_pb2_grpc.FeedbackStub(self.channel)
 
-    def __enter__(self) -> "ProtoserveClient":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -215,7 +191,10 @@ class ProtoserveClient:
         except grpc.RpcError as e:
             raise ProtoserveError.from_rpc(e) from None
 
-    # ---- Recommender ---------------------------------------------------------
+
+class RecommenderClient(_Client):
+    """The seed's Recommender service (proto/recommender.proto)."""
+
     def recommend(self, user_id: str, features: Sequence[float], top_k: int = 10, model: Optional[str] = None,
                   version: Optional[int] = None, exclude: Optional[Sequence[str]] = None) -> Recommendation:
         """Recommender.GetRecommendations: the top_k items for a user, highest score first."""
@@ -242,7 +221,19 @@ class ProtoserveClient:
         except grpc.RpcError as e:
             raise ProtoserveError.from_rpc(e) from None
 
-    # ---- KServe v2 -------------------------------------------------------------
+    def send_feedback(self, request_id: str = "", user_id: str = "", clicked: Sequence[str] = (),
+                      bought: Sequence[str] = ()) -> int:
+        """Recommender.SendFeedback: clicked / bought items of a recommendation (by its request id, or
+        the user's latest); returns how many of them were among the returned items."""
+        request = rpb.RecommendationFeedback(request_id=request_id, user_id=user_id,
+                                             clicked_item_ids=list(clicked), bought_item_ids=list(bought))
+        return int(self._call(self._recommender.SendFeedback, request).matched_items)
+
+
+class InferenceClient(_Client):
+    """Any model through the KServe v2 / Open Inference Protocol (tritonclient's grpc client, smaller),
+    plus grpc.health.v1 and protoserve's Feedback service."""
+
     def infer(self, model: str, inputs: Mapping[str, np.ndarray], outputs: Optional[Sequence[str]] = None,
               version: Optional[Union[int, str]] = None,
               classification: Optional[Union[int, Mapping[str, int]]] = None) -> dict[str, np.ndarray]:
@@ -253,7 +244,7 @@ class ProtoserveClient:
         such outputs come back as BYTES arrays [batch, K] of b"score:index:label".
         """
         if isinstance(classification, int):
-            names = outputs or [t.name for t in self.metadata(model).outputs]
+            names = outputs or [t.name for t in self.model_metadata(model).outputs]
             classification = {name: classification for name in names}
         wanted = dict.fromkeys(outputs or ())
         wanted.update(dict.fromkeys(classification or ()))
@@ -281,19 +272,45 @@ class ProtoserveClient:
         index = self._call(self._inference.RepositoryIndex, ipb.RepositoryIndexRequest())
         return [ModelState(m.name, m.version, m.state, m.reason) for m in index.models]
 
-    def metadata(self, model: str, version: Optional[Union[int, str]] = None) -> ModelMetadata:
+    def model_metadata(self, model: str, version: Optional[Union[int, str]] = None) -> ModelMetadata:
         """ModelMetadata: platform, versions and input/output tensors of a model."""
         meta = self._call(self._inference.ModelMetadata, ipb.ModelMetadataRequest(name=model, version=str(version or "")))
         specs = lambda ts: [TensorSpec(t.name, t.datatype, list(t.shape)) for t in ts]  # noqa: E731
         return ModelMetadata(meta.name, list(meta.versions), meta.platform, specs(meta.inputs), specs(meta.outputs))
 
-    def ready(self, model: Optional[str] = None, version: Optional[Union[int, str]] = None) -> bool:
-        """ServerReady, or ModelReady when a model is named (an unknown model raises NOT_FOUND)."""
-        if model is None:
-            return self._call(self._inference.ServerReady, ipb.ServerReadyRequest()).ready
+    def is_server_live(self) -> bool:
+        return self._call(self._inference.ServerLive, ipb.ServerLiveRequest()).live
+
+    def is_server_ready(self) -> bool:
+        return self._call(self._inference.ServerReady, ipb.ServerReadyRequest()).ready
+
+    def is_model_ready(self, model: str, version: Optional[Union[int, str]] = None) -> bool:
+        """ModelReady (an unknown model raises NOT_FOUND)."""
         return self._call(self._inference.ModelReady, ipb.ModelReadyRequest(name=model, version=str(version or ""))).ready
 
     def health(self, service: str = "") -> str:
         """grpc.health.v1 Check: "SERVING", "NOT_SERVING", ... ("" is the whole server)."""
         response = self._call(self._health.Check, hpb.HealthCheckRequest(service=service))
         return hpb.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def send_ground_truth(self, model: str, request_id: str, label: Optional[str] = None,
+                          value: Optional[float] = None) -> bool:
+        """Feedback.SendFeedback: the ground truth of a logged prediction (a class label, or a value);
+        returns whether the prediction was correct (classifiers)."""
+        request = fpb.FeedbackRequest(model_name=model, request_id=request_id)
+        if label is not None:
+            request.label = label
+        if value is not None:
+            request.value = value
+        return bool(self._call(self._feedback.SendFeedback, request).correct)
+
+
+class ProtoserveClient(RecommenderClient, InferenceClient):
+    """Both clients on one channel (the original one-class API of examples/python)."""
+
+    def metadata(self, model: str, version: Optional[Union[int, str]] = None) -> ModelMetadata:
+        return self.model_metadata(model, version)
+
+    def ready(self, model: Optional[str] = None, version: Optional[Union[int, str]] = None) -> bool:
+        """ServerReady, or ModelReady when a model is named (an unknown model raises NOT_FOUND)."""
+        return self.is_server_ready() if model is None else self.is_model_ready(model, version)
