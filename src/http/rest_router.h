@@ -6,7 +6,9 @@
 //   POST /v2/models/{m}[/versions/{v}]/infer
 //   GET  /v2/models/stats
 //   POST /v2/repository/index, /v2/repository/models/{m}/load|unload
-//   POST /v1/recommendations
+//   POST /v1/recommendations, /v1/feedback, /v2/models/{m}/feedback
+//   GET  /v2/models/{m}/evaluation, /v2/models/{m}/rollout
+//   POST /v2/models/{m}/rollout/start|abort
 //   GET  /metrics                                               (Prometheus)
 //
 // Unknown paths are 404 and known paths with another method 405 (with an
@@ -26,6 +28,7 @@
 #include "http/http_handler.h"
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
+#include "http/rollout_rest.h"
 
 namespace protoserve {
 
@@ -48,6 +51,9 @@ enum class RestRoute {
   kRecommendationFeedback,  // POST /v1/feedback
   kModelFeedback,           // POST /v2/models/{m}/feedback
   kModelEvaluation,         // GET /v2/models/{m}/evaluation
+  kRolloutStatus,           // GET /v2/models/{m}/rollout
+  kRolloutStart,            // POST /v2/models/{m}/rollout/start
+  kRolloutAbort,            // POST /v2/models/{m}/rollout/abort
 };
 
 struct RestRouteMatch {
@@ -78,6 +84,8 @@ class RestRouter : public HttpHandler {
   void set_grpc_web(const GrpcWebHandler* web) { grpc_web_ = web; }
   // The feedback and evaluation routes (may be null: they are 404).
   void set_feedback(const FeedbackRest* feedback) { feedback_ = feedback; }
+  // The rollout routes (may be null: they are 404).
+  void set_rollout(const RolloutRest* rollout) { rollout_ = rollout; }
 
  private:
   HttpResponse MetricsResponse() const;
@@ -88,6 +96,7 @@ class RestRouter : public HttpHandler {
   Metrics* const metrics_;
   const GrpcWebHandler* grpc_web_ = nullptr;
   const FeedbackRest* feedback_ = nullptr;
+  const RolloutRest* rollout_ = nullptr;
 };
 
 // The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).

@@ -326,7 +326,7 @@ class FeedbackE2E(unittest.TestCase):
         table = cli("rollout", "status", f"--target={self.server.target}", "--model=recommender")
         self.assertEqual(table.returncode, 0, table.stderr)
         self.assertIn("CTR@k", table.stdout)
-        self.assertIn("not built yet", table.stdout)
+        self.assertIn("no rollout of recommender", table.stdout)
 
 
 if __name__ == "__main__":
