@@ -89,7 +89,8 @@ RolloutCommands AddRolloutCommands(CLI::App* rollout, ConnectionOptions* connect
   AddConnectionFlags(s, connection);
   s->add_option("--model", args->model, "Model name")->capture_default_str();
   s->add_option("--candidate", args->candidate, "Candidate version")->required();
-  s->add_option("--baseline", args->baseline, "Baseline version (default: highest READY below the candidate)");
+  s->add_option("--baseline", args->baseline,
+                "Baseline version (default: the previous rollout's outcome, else the highest READY below the candidate)");
   s->add_option("--steps", args->steps, "Candidate percent per step, ending at 100 (default 10,25,50,100)")
       ->delimiter(',');
   s->add_option("--min-requests", args->min_requests, "Requests per version per step before a guard is read");

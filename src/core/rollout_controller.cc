@@ -446,8 +446,18 @@ StatusOr<RolloutStatus> RolloutController::StartLocked(const std::string& model,
                               " is not READY (its version_policy must load it)");
   }
   if (policy.baseline_version == 0) {
-    for (int64_t v : ready) {
-      if (v < policy.candidate_version) policy.baseline_version = v;
+    // The version users get now: the outcome of the model's previous rollout (its baseline while one
+    // is running), else the highest READY version below the candidate.
+    if (auto previous = rollouts_.find(model); previous != rollouts_.end()) {
+      const RolloutRecord& r = previous->second.record;
+      const int64_t serving =
+          r.phase == RolloutPhase::kPromoted ? r.policy.candidate_version : r.policy.baseline_version;
+      if (serving != policy.candidate_version && is_ready(serving)) policy.baseline_version = serving;
+    }
+    if (policy.baseline_version == 0) {
+      for (int64_t v : ready) {
+        if (v < policy.candidate_version) policy.baseline_version = v;
+      }
     }
     if (policy.baseline_version == 0) {
       return FailedPrecondition("model '" + model + "': no READY version below candidate " +

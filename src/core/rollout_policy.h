@@ -7,7 +7,8 @@
 // both are validated by ParseRolloutPolicy and give the same errors):
 //
 //   rollout_candidate_version      V (required): the version rolled out
-//   rollout_baseline_version       B (default: the highest READY version below V)
+//   rollout_baseline_version       B (default: what users get now — the outcome of the model's
+//                                  previous rollout, else the highest READY version below V)
 //   rollout_steps                  candidate's percent per step, ascending, ending at 100
 //                                  (default "10,25,50,100")
 //   rollout_min_requests           per version per step, before any guard is read (default 500)

@@ -207,6 +207,26 @@ TEST_F(RolloutControllerTest, AStepAdvancesNoSoonerThanItsMinimumAge) {
   EXPECT_EQ(controller.GetStatus("m")->record.step, 1);
 }
 
+TEST_F(RolloutControllerTest, TheDefaultBaselineIsWhatUsersGetNow) {
+  target.ready = {1, 2, 3};
+  RolloutController controller(&target, &store, nullptr, Options());
+  RolloutPolicy policy = Policy();
+  policy.candidate_version = 3;
+  ASSERT_EQ(controller.StartRollout("m", policy)->record.policy.baseline_version, 2);  // highest below 3
+  ASSERT_TRUE(controller.AbortRollout("m", "").ok());                                 // users back on 2
+  policy.candidate_version = 1;
+  ASSERT_EQ(controller.StartRollout("m", policy)->record.policy.baseline_version, 2);
+  target.Serve(2, 200, 60);
+  target.Serve(1, 200, 60);
+  controller.Tick();
+  target.Serve(2, 200, 60);
+  target.Serve(1, 200, 60);
+  controller.Tick();
+  ASSERT_EQ(controller.GetStatus("m")->record.phase, RolloutPhase::kPromoted);  // users on 1 now
+  policy.candidate_version = 3;
+  EXPECT_EQ(controller.StartRollout("m", policy)->record.policy.baseline_version, 1);
+}
+
 TEST_F(RolloutControllerTest, StartRefusesVersionsThatAreNotReady) {
   RolloutController controller(&target, &store, nullptr, Options());
   RolloutPolicy policy = Policy();
@@ -270,7 +290,8 @@ TEST_F(RolloutControllerTest, ConfigPolicyStartsOnceAndAnApiRolloutWins) {
   target.parameters["rollout_candidate_version"] = "3";  // another candidate: a new rollout
   controller.Tick();
   EXPECT_EQ(controller.GetStatus("m")->record.policy.candidate_version, 3);
-  EXPECT_EQ(controller.GetStatus("m")->record.policy.baseline_version, 2);
+  // The baseline is what users got: the replaced rollout's baseline, not version 2 (at 10%).
+  EXPECT_EQ(controller.GetStatus("m")->record.policy.baseline_version, 1);
 
   ASSERT_TRUE(controller.StartRollout("m", Policy()).ok());  // API: candidate 2 again
   target.parameters["rollout_candidate_version"] = "3";
