@@ -12,7 +12,7 @@ decision table with the evidence of each decision.
 
     build/protoserve --model-repository=build/rollout_repository --prediction-log=/tmp/rollout.sqlite \\
         --allow-unauthenticated-management &
-    /usr/bin/python3 examples/rollout/simulate.py --target 127.0.0.1:8001 --start 2
+    /usr/bin/python3 examples/rollout/simulate.py --target 127.0.0.1:8001 --start 2   # then --start 3
 
 --start V starts a rollout of candidate V first (a management call: a
 token with scope manage via --token-file, or a loopback client of a server
