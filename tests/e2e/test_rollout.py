@@ -196,6 +196,27 @@ class RolloutE2E(RolloutTestCase):
             self.assertEqual(outcomes[-1], "promote")
             self.assertEqual(outcomes.count("resume"), 1)
 
+    def test_a_policy_in_config_pbtxt_starts_by_itself(self):
+        repo = os.path.join(self.tmp, "config-repo")
+        shutil.copytree(self.repo, repo)
+        with open(os.path.join(repo, MODEL, "config.pbtxt"), "a") as f:
+            f.write('parameters { key: "rollout_candidate_version" value { string_value: "2" } }\n'
+                    'parameters { key: "rollout_steps" value { string_value: "20,100" } }\n'
+                    'parameters { key: "rollout_min_requests" value { string_value: "100" } }\n'
+                    'parameters { key: "rollout_min_feedback" value { string_value: "100" } }\n'
+                    'parameters { key: "rollout_max_p99_ratio" value { string_value: "20" } }\n')
+        # No token and no --allow-unauthenticated-management: a config rollout needs no management call.
+        with Server(f"--model-repository={repo}", "--rollout-interval-ms=100") as server, \
+                grpc.insecure_channel(server.target) as channel:
+            status = self.rollout(channel)
+            self.assertEqual((status.phase, status.source, status.baseline_version, status.candidate_percent),
+                             ("progressing", "config", 1, 20))
+            self.assertTrue(any("in memory only" in line for line in server.lines))  # no --prediction-log
+            summary, out = self.simulate(server)
+            self.assertEqual(summary["failed"], 0, summary["failures"])
+            self.assertEqual(summary["phase"], "promoted", out)
+            self.assertEqual([d.outcome for d in self.rollout(channel).decisions], ["start", "promote"])
+
     def test_management_is_protected_and_bad_policies_refused(self):
         tokens = os.path.join(self.tmp, "tokens")
         with open(tokens, "w") as f:
