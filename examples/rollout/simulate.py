@@ -23,9 +23,11 @@ Exit status: 0 when the rollout finished (promoted / rolled back / aborted)
 and no request failed, 1 when a request failed, 2 on timeout.
 """
 import argparse
+import atexit
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,7 @@ def import_stubs():
         import rollout_pb2  # noqa: F401
     except ImportError:
         out = tempfile.mkdtemp(prefix="protoserve-sim-stubs-")
+        atexit.register(shutil.rmtree, out, True)
         proto_dir = os.path.join(ROOT, "proto")
         subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir, "--python_out", out,
                         "--grpc_python_out", out, "recommender.proto", "rollout.proto"], check=True)
