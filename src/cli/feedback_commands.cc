@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/rollout_commands.h"
 #include "feedback.grpc.pb.h"
 #include "recommender.grpc.pb.h"
 
@@ -28,9 +29,11 @@ FeedbackCommands AddFeedbackCommands(CLI::App& app, ConnectionOptions* connectio
   f->add_option("--value", feedback->value, "Regressor: the true value");
   f->add_option("--time-unix-ms", feedback->time_unix_ms, "When it happened (default: now)");
 
-  commands.rollout = app.add_subcommand("rollout", "Online evaluation of a model's versions");
+  commands.rollout = app.add_subcommand("rollout", "Progressive rollout of a model's versions and their online metrics");
   commands.rollout->require_subcommand(1);
-  commands.status = commands.rollout->add_subcommand("status", "Per-version online metrics (Feedback.GetEvaluation)");
+  commands.status = commands.rollout->add_subcommand(
+      "status", "Per-version online metrics (Feedback.GetEvaluation), the rollout's state, evidence and decisions "
+                "(Rollout.GetRollout)");
   CLI::App* s = commands.status;
   s->add_option("--target", connection->target, "Server HOST:PORT");
   AddConnectionFlags(s, connection);
@@ -94,11 +97,12 @@ int RolloutStatus(const ConnectionOptions& connection, const RolloutStatusArgs& 
                           {"accuracy", v.accuracy()},           {"log_loss", v.log_loss()},
                           {"valued", v.valued()},               {"mae", v.mae()}});
     }
-    PrintJson({{"model_name", response.model_name()}, {"versions", versions}});
+    nlohmann::json out = {{"model_name", response.model_name()}, {"versions", versions}};
+    if (!PrintRolloutOf(connection, args.model, &out)) return 1;
+    PrintJson(out);
     return 0;
   }
-  std::printf("model %s (automatic rollout: not built yet; this is the evidence it will read)\n",
-              response.model_name().c_str());
+  std::printf("model %s: online metrics since the server started\n", response.model_name().c_str());
   std::printf("%8s %12s %10s %12s %8s %8s %8s %9s %9s %9s %9s %9s\n", "version", "predictions", "feedback",
               "impressions", "clicks", "CTR@k", "hit", "labelled", "accuracy", "log-loss", "valued", "MAE");
   for (const auto& v : response.versions()) {
@@ -109,7 +113,7 @@ int RolloutStatus(const ConnectionOptions& connection, const RolloutStatusArgs& 
                 v.accuracy(), v.log_loss(), static_cast<long long>(v.valued()), v.mae());
   }
   if (response.versions_size() == 0) std::printf("(no joinable predictions yet)\n");
-  return 0;
+  return PrintRolloutOf(connection, args.model, nullptr) ? 0 : 1;
 }
 
 }  // namespace protoserve::cli

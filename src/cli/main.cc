@@ -7,6 +7,7 @@
 #include "cli/bench/bench_command.h"
 #include "cli/cli_common.h"
 #include "cli/feedback_commands.h"
+#include "cli/rollout_commands.h"
 #include "cli/kserve_commands.h"
 #include "cli/proto_command.h"
 #include "recommender.grpc.pb.h"
@@ -118,6 +119,8 @@ int main(int argc, char** argv) {
   FeedbackArgs feedback;
   RolloutStatusArgs rollout_status;
   FeedbackCommands feedback_commands = AddFeedbackCommands(app, &connection, &feedback, &rollout_status);
+  RolloutArgs rollout_args;
+  RolloutCommands rollout_commands = AddRolloutCommands(feedback_commands.rollout, &connection, &rollout_args);
 
   bench::BenchOptions bench_options;
   auto* bench = bench::AddBenchCommand(app, &bench_options);
@@ -134,6 +137,8 @@ int main(int argc, char** argv) {
                           feedback_commands.feedback->count("--value") > 0);
     }
     if (*feedback_commands.status) return RolloutStatus(connection, rollout_status);
+    if (*rollout_commands.start) return StartRollout(connection, rollout_args);
+    if (*rollout_commands.abort) return AbortRollout(connection, rollout_args);
     if (*bench) {
       if (app.count("--target") > 0 && bench->count("--target") == 0) bench_options.target = connection.target;
       return bench::RunBench(bench_options);

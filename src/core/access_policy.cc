@@ -11,6 +11,9 @@ constexpr std::string_view kInferenceService = "/inference.GRPCInferenceService/
 GrpcMethodAccess ClassifyGrpcMethod(std::string_view path) {
   if (path.starts_with("/grpc.health.v1.Health/")) return GrpcMethodAccess::kOpen;
   if (path.starts_with("/grpc.reflection.")) return GrpcMethodAccess::kMetadata;
+  if (path == "/protoserve.rollout.v1.Rollout/StartRollout" || path == "/protoserve.rollout.v1.Rollout/AbortRollout") {
+    return GrpcMethodAccess::kManage;
+  }
   if (!path.starts_with(kInferenceService)) return GrpcMethodAccess::kInfer;
   const std::string_view method = path.substr(kInferenceService.size());
   if (method == "ServerLive" || method == "ServerReady") return GrpcMethodAccess::kOpen;

@@ -9,7 +9,8 @@
 //             RepositoryIndex, reflection: scope `infer`, or open with
 //             `open_metadata`
 //   infer     everything else (ModelInfer, Recommender, statistics, ...)
-//   manage    RepositoryModelLoad/Unload: scope `manage`; when no token has
+//   manage    RepositoryModelLoad/Unload, protoserve.rollout.v1.Rollout/
+//             StartRollout and AbortRollout: scope `manage`; when no token has
 //             `manage`, any valid token, and only from a loopback peer
 #pragma once
 

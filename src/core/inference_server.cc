@@ -197,6 +197,11 @@ Status InferenceServer::CheckModelControl() const {
   return Status::Ok();
 }
 
+Status InferenceServer::CheckManagement() const {
+  if (!options_.management_refused.empty()) return Status(StatusCode::kPermissionDenied, options_.management_refused);
+  return Status::Ok();
+}
+
 Status InferenceServer::LoadModel(const std::string& name, bool has_parameters) const {
   RETURN_IF_ERROR(CheckModelControl());
   RETURN_IF_ERROR(CheckName(name));

@@ -34,6 +34,7 @@
 namespace protoserve {
 
 class FeedbackLoop;
+class RolloutController;
 
 enum class ServerState { kStarting, kReady, kDraining };
 
@@ -113,8 +114,9 @@ struct InferResult {
 struct ServerOptions {
   std::chrono::milliseconds default_timeout{0};  // 0: calls without a deadline have none
   bool explicit_control = false;                  // load/unload allowed (explicit control mode)
-  // When not empty, load/unload are refused (PERMISSION_DENIED) with this
-  // reason: management needs a token by default, and the server has none.
+  // When not empty, load/unload and the rollout's start/abort are refused
+  // (PERMISSION_DENIED) with this reason: management needs a token by
+  // default, and the server has none.
   std::string management_refused;
   // Traces every request when set (must outlive the server); null: off.
   const Tracer* tracer = nullptr;
@@ -159,6 +161,11 @@ class InferenceServer {
   // Explicit control mode only; `has_parameters`: config/file overrides (unsupported).
   Status LoadModel(const std::string& name, bool has_parameters) const;
   Status UnloadModel(const std::string& name) const;
+  // Management calls other than load/unload (a rollout's start and abort):
+  // PERMISSION_DENIED when management is refused (ServerOptions), whatever
+  // the model control mode. The ports' authorisation (scope `manage`,
+  // loopback peers) applies before, as for load/unload.
+  Status CheckManagement() const;
 
   // A Tracer is configured: front-ends then read trace headers and sizes.
   bool tracing() const { return options_.tracer != nullptr; }
@@ -170,6 +177,10 @@ class InferenceServer {
   // serving; null (the default): no log and no feedback APIs.
   void set_feedback_loop(FeedbackLoop* loop) { feedback_loop_ = loop; }
   FeedbackLoop* feedback_loop() const { return feedback_loop_; }
+  // The progressive rollout controller (rollout_controller.h); null: the
+  // rollout API answers UNIMPLEMENTED. Set before serving.
+  void set_rollout_controller(RolloutController* controller) { rollout_controller_ = controller; }
+  RolloutController* rollout_controller() const { return rollout_controller_; }
 
  private:
   ModelRepository* const repository_;
@@ -180,6 +191,7 @@ class InferenceServer {
   Metrics* const metrics_;
   const ServerOptions options_;
   FeedbackLoop* feedback_loop_ = nullptr;
+  RolloutController* rollout_controller_ = nullptr;
   std::atomic<ServerState> state_{ServerState::kStarting};
 };
 

@@ -7,6 +7,20 @@
 
 namespace protoserve {
 
+namespace {
+
+// The config's split with the rollout's weights (sticky) when there are any.
+TrafficSplit EffectiveSplit(const TrafficSplit& configured,
+                            const std::optional<std::vector<TrafficSplit::Weight>>& weights) {
+  if (!weights) return configured;
+  TrafficSplit split = configured;
+  split.weights = *weights;
+  split.sticky = true;
+  return split;
+}
+
+}  // namespace
+
 const char* ModelStateName(ModelState state) {
   switch (state) {
     case ModelState::kLoading: return "LOADING";
@@ -95,7 +109,8 @@ Status ModelRepository::SyncLocked(const std::string& name) {
     ModelEntry& entry = models_[name];
     entry.config = config;
     entry.config_text = *text;
-    entry.router = VersionRouter(std::move(split).value());
+    entry.configured_split = std::move(split).value();
+    entry.router = VersionRouter(EffectiveSplit(entry.configured_split, entry.weights_override));
     entry.reason = desired.empty() ? "no version directory matches the version policy" : "";
     for (int64_t v : desired) {
       VersionSlot& slot = entry.versions[v];
@@ -287,6 +302,15 @@ StatusOr<RouteResult> ModelRepository::Route(const std::string& name, int64_t ve
   route.primary = v->second.serving->handle();
   route.split = choice.split;
   return route;
+}
+
+void ModelRepository::SetSplitWeights(const std::string& name,
+                                      std::optional<std::vector<TrafficSplit::Weight>> weights) {
+  WriterLock lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return;
+  it->second.weights_override = std::move(weights);
+  it->second.router = VersionRouter(EffectiveSplit(it->second.configured_split, it->second.weights_override));
 }
 
 StatusOr<ModelConfig> ModelRepository::Config(const std::string& name) const {

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -109,6 +110,11 @@ class ModelRepository {
   // Like Get(), but a request for the default version (0) follows the
   // model's traffic split (and shadow) using `routing_key` in sticky mode.
   StatusOr<RouteResult> Route(const std::string& name, int64_t version, std::string_view routing_key) const;
+  // Overrides the weights of `name`'s traffic split (sticky by routing key;
+  // the config's shadow stays), kept across config reloads: the rollout
+  // controller's lever. nullopt: the config's split again. No-op for a
+  // model the repository does not know.
+  void SetSplitWeights(const std::string& name, std::optional<std::vector<TrafficSplit::Weight>> weights);
   // Config of a known model (even when no version is ready).
   StatusOr<ModelConfig> Config(const std::string& name) const;
 
@@ -134,6 +140,8 @@ class ModelRepository {
     std::shared_ptr<const ModelConfig> config;  // null until a config parsed
     std::string config_text;
     VersionRouter router;  // version policy applied: split and shadow among READY versions
+    TrafficSplit configured_split;  // from config.pbtxt
+    std::optional<std::vector<TrafficSplit::Weight>> weights_override;  // SetSplitWeights
     std::string reason;
     std::map<int64_t, VersionSlot> versions;
   };

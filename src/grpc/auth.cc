@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "inference.pb.h"
+#include "rollout.pb.h"
 
 namespace protoserve {
 
@@ -13,6 +14,8 @@ namespace {
 
 constexpr std::string_view kLoadMethod = "/inference.GRPCInferenceService/RepositoryModelLoad";
 constexpr std::string_view kUnloadMethod = "/inference.GRPCInferenceService/RepositoryModelUnload";
+constexpr std::string_view kStartRolloutMethod = "/protoserve.rollout.v1.Rollout/StartRollout";
+constexpr std::string_view kAbortRolloutMethod = "/protoserve.rollout.v1.Rollout/AbortRollout";
 
 std::string_view SliceView(const grpc_slice& slice) {
   return {reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(slice)), GRPC_SLICE_LENGTH(slice)};
@@ -128,10 +131,10 @@ class TokenCheckedServerCredentials final : public grpc::ServerCredentials {
 // has the `manage` scope (see the header for why it works this way).
 class ManagementPeerGuard final : public grpc::experimental::Interceptor {
  public:
-  ManagementPeerGuard(grpc::experimental::ServerRpcInfo* info, bool is_load,
+  ManagementPeerGuard(grpc::experimental::ServerRpcInfo* info, std::string_view method,
                       const std::shared_ptr<const TokenAuthorizer>& authorizer,
                       const std::function<bool(std::string_view)>& trusted_peer)
-      : info_(info), is_load_(is_load), authorizer_(authorizer), trusted_peer_(trusted_peer) {}
+      : info_(info), method_(method), authorizer_(authorizer), trusted_peer_(trusted_peer) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using Hook = grpc::experimental::InterceptionHookPoints;
@@ -141,25 +144,29 @@ class ManagementPeerGuard final : public grpc::experimental::Interceptor {
     }
     if (denied_ && methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
       if (void* message = methods->GetRecvMessage()) {
-        if (is_load_) {
+        if (method_ == kLoadMethod) {
           static_cast<inference::RepositoryModelLoadRequest*>(message)->Clear();
-        } else {
+        } else if (method_ == kUnloadMethod) {
           static_cast<inference::RepositoryModelUnloadRequest*>(message)->Clear();
+        } else if (method_ == kStartRolloutMethod) {
+          static_cast<protoserve::rollout::v1::StartRolloutRequest*>(message)->Clear();
+        } else {
+          static_cast<protoserve::rollout::v1::AbortRolloutRequest*>(message)->Clear();
         }
       }
     }
     if (denied_ && methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
       methods->ModifySendStatus(grpc::Status(
           grpc::StatusCode::PERMISSION_DENIED,
-          "model load/unload is accepted only from loopback clients unless an auth token with scope 'manage' is "
-          "configured (--auth-tokens)"));
+          "model management (load/unload, rollout start/abort) is accepted only from loopback clients unless an "
+          "auth token with scope 'manage' is configured (--auth-tokens)"));
     }
     methods->Proceed();
   }
 
  private:
   grpc::experimental::ServerRpcInfo* const info_;
-  const bool is_load_;
+  const std::string_view method_;  // one of the k*Method constants (static storage)
   const std::shared_ptr<const TokenAuthorizer> authorizer_;
   const std::function<bool(std::string_view)>& trusted_peer_;  // owned by the factory
   bool denied_ = false;
@@ -173,8 +180,10 @@ class ManagementPeerGuardFactory final : public grpc::experimental::ServerInterc
 
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
     const std::string_view method = info->method() ? info->method() : "";
-    if (method != kLoadMethod && method != kUnloadMethod) return nullptr;  // no cost for other calls
-    return new ManagementPeerGuard(info, method == kLoadMethod, authorizer_, trusted_peer_);
+    for (std::string_view managed : {kLoadMethod, kUnloadMethod, kStartRolloutMethod, kAbortRolloutMethod}) {
+      if (method == managed) return new ManagementPeerGuard(info, managed, authorizer_, trusted_peer_);
+    }
+    return nullptr;  // no cost for other calls
   }
 
  private:

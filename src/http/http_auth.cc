@@ -27,6 +27,8 @@ std::string_view PathOf(std::string_view target) { return target.substr(0, targe
 
 GrpcMethodAccess ClassifyModelRoute(const std::vector<std::string>& s) {
   // As RestRouter::HandleModel: s = segments after /v2/models.
+  // POST /v2/models/{m}/rollout/start|abort: management, like load/unload.
+  if (s.size() == 3 && s[1] == "rollout" && (s[2] == "start" || s[2] == "abort")) return GrpcMethodAccess::kManage;
   size_t action = 1;
   if (s.size() >= 3 && s[1] == "versions") action = 3;
   if (s.size() == action) return GrpcMethodAccess::kMetadata;
@@ -94,8 +96,8 @@ void HttpAuthHandler::Handle(HttpRequest request, Responder responder) {
       !IsLoopbackAddress(responder.peer_address())) {
     return responder.Send(Refusal(
         request, Status(StatusCode::kPermissionDenied,
-                        "model load/unload is accepted only from loopback clients unless an auth token with scope "
-                        "'manage' is configured (--auth-tokens)")));
+                        "model management (load/unload, rollout start/abort) is accepted only from loopback clients "
+                        "unless an auth token with scope 'manage' is configured (--auth-tokens)")));
   }
   next_->Handle(std::move(request), std::move(responder));
 }

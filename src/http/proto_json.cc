@@ -63,9 +63,17 @@ void WriteValue(const Message& message, const FieldDescriptor* field, int index,
       json::WriteString(writer, field->type() == FieldDescriptor::TYPE_BYTES ? Base64(value) : json::ValidUtf8(value));
       break;
     }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      WriteProtoJson(repeated ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field), writer);
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = repeated ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field);
+      const auto* type = sub.GetDescriptor();
+      // Wrapper types (google.protobuf.Int64Value ...) as their plain value, as protobuf's JSON mapping has them.
+      if (type->file()->name() == "google/protobuf/wrappers.proto" && type->field_count() == 1) {
+        WriteValue(sub, type->field(0), -1, writer);
+      } else {
+        WriteProtoJson(sub, writer);
+      }
       break;
+    }
   }
 }
 

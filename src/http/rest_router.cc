@@ -53,6 +53,16 @@ namespace {
 RestRouteMatch ClassifyModelRoute(const std::vector<std::string>& s) {
   RestRouteMatch match;
   match.model = s[0];
+  if (s.size() == 2 && s[1] == "rollout") {
+    match.route = RestRoute::kRolloutStatus;
+    match.method = http::verb::get;
+    return match;
+  }
+  if (s.size() == 3 && s[1] == "rollout" && (s[2] == "start" || s[2] == "abort")) {
+    match.route = s[2] == "start" ? RestRoute::kRolloutStart : RestRoute::kRolloutAbort;
+    match.method = http::verb::post;
+    return match;
+  }
   size_t action = 1;  // index of the segment after the model (and version)
   if (s.size() >= 3 && s[1] == "versions") {
     match.version = s[2];
@@ -130,6 +140,9 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
                               match.route == RestRoute::kModelFeedback || match.route == RestRoute::kModelEvaluation;
   if (feedback_route && !feedback_) match.route = RestRoute::kNotFound;
   if (match.route == RestRoute::kTypedCall && !typed_) match.route = RestRoute::kNotFound;
+  const bool rollout_route = match.route == RestRoute::kRolloutStatus || match.route == RestRoute::kRolloutStart ||
+                             match.route == RestRoute::kRolloutAbort;
+  if (rollout_route && !rollout_) match.route = RestRoute::kNotFound;
   if (match.route == RestRoute::kNotFound) return responder.Send(NotFound(request));
   if (!MethodIs(match.method, request, responder)) return;
   switch (match.route) {
@@ -153,6 +166,9 @@ void RestRouter::Handle(HttpRequest request, Responder responder) {
     case RestRoute::kModelEvaluation: return responder.Send(feedback_->Evaluation(match.model));
     case RestRoute::kTypedCall:
       return typed_->Call(match.model, match.typed_method, request, std::move(responder));
+    case RestRoute::kRolloutStatus: return responder.Send(rollout_->Get(match.model));
+    case RestRoute::kRolloutStart: return responder.Send(rollout_->Start(match.model, request));
+    case RestRoute::kRolloutAbort: return responder.Send(rollout_->Abort(match.model, request));
     case RestRoute::kNotFound: break;
   }
   responder.Send(NotFound(request));

@@ -6,7 +6,9 @@
 //   POST /v2/models/{m}[/versions/{v}]/infer
 //   GET  /v2/models/stats
 //   POST /v2/repository/index, /v2/repository/models/{m}/load|unload
-//   POST /v1/recommendations
+//   POST /v1/recommendations, /v1/feedback, /v2/models/{m}/feedback
+//   GET  /v2/models/{m}/evaluation, /v2/models/{m}/rollout
+//   POST /v2/models/{m}/rollout/start|abort
 //   POST /v1/models/{m}/{method}                                (typed APIs: http/typed_rest.h)
 //   GET  /metrics                                               (Prometheus)
 //
@@ -28,6 +30,7 @@
 #include "http/kserve_rest.h"
 #include "http/recommend_rest.h"
 #include "http/typed_rest.h"
+#include "http/rollout_rest.h"
 
 namespace protoserve {
 
@@ -51,6 +54,9 @@ enum class RestRoute {
   kModelFeedback,           // POST /v2/models/{m}/feedback
   kModelEvaluation,         // GET /v2/models/{m}/evaluation
   kTypedCall,               // POST /v1/models/{m}/{method}
+  kRolloutStatus,           // GET /v2/models/{m}/rollout
+  kRolloutStart,            // POST /v2/models/{m}/rollout/start
+  kRolloutAbort,            // POST /v2/models/{m}/rollout/abort
 };
 
 struct RestRouteMatch {
@@ -84,6 +90,8 @@ class RestRouter : public HttpHandler {
   void set_feedback(const FeedbackRest* feedback) { feedback_ = feedback; }
   // The typed APIs' JSON twin (may be null: the route is 404).
   void set_typed(const TypedRest* typed) { typed_ = typed; }
+  // The rollout routes (may be null: they are 404).
+  void set_rollout(const RolloutRest* rollout) { rollout_ = rollout; }
 
  private:
   HttpResponse MetricsResponse() const;
@@ -95,6 +103,7 @@ class RestRouter : public HttpHandler {
   const GrpcWebHandler* grpc_web_ = nullptr;
   const FeedbackRest* feedback_ = nullptr;
   const TypedRest* typed_ = nullptr;
+  const RolloutRest* rollout_ = nullptr;
 };
 
 // The non-empty segments of `target`'s path ("/v2//models/" -> v2, models).

@@ -27,11 +27,14 @@
 #include "core/model_repository.h"
 #include "core/recommender.h"
 #include "grpc/feedback_service.h"
+#include "grpc/rollout_service.h"
 #include "grpc/grpc_server.h"
 #include "server/typed_apis.h"
 #include "grpc/inference_service.h"
 #include "grpc/recommender_service.h"
 #include "http/feedback_rest.h"
+#include "http/rollout_rest.h"
+#include "server/rollout_wiring.h"
 #include "http/grpc_web.h"
 #include "http/http_auth.h"
 #include "http/http_server.h"
@@ -94,6 +97,7 @@ struct Flags {
   int prediction_log_queue = 65536;
   int feedback_window_entries = 65536;
   int feedback_window_secs = 3600;
+  int rollout_interval_ms = 1000;
 };
 
 // OTEL_BSP_MAX_QUEUE_SIZE -> --otel-bsp-max-queue-size
@@ -233,8 +237,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   app.add_flag("--allow-unauthenticated-management", flags.allow_unauthenticated_management,
-               "explicit mode without --auth-tokens: let any loopback client load/unload models (unsafe behind a "
-               "local proxy or sidecar); by default management then needs a token");
+               "Without --auth-tokens: let any loopback client manage (load/unload models in explicit mode, start/abort "
+               "rollouts) (unsafe behind a local proxy or sidecar); by default management then needs a token");
   app.add_flag("--reuse-grpc-port", flags.reuse_grpc_port,
                "Let other processes listen on the same gRPC port (SO_REUSEPORT); off: a port in use is an error");
   app.add_option("--shutdown-grace-secs", flags.shutdown_grace_secs,
@@ -286,6 +290,10 @@ int main(int argc, char** argv) {
   app.add_option("--feedback-window-entries", flags.feedback_window_entries,
                  "Predictions that feedback can still be joined to (the most recent ones)")
       ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  app.add_option("--rollout-interval-ms", flags.rollout_interval_ms,
+                 "How often the rollout controller evaluates each rollout's step (docs/rollout.md)")
+      ->check(CLI::Range(10, 3'600'000))
       ->capture_default_str();
   app.add_option("--feedback-window-secs", flags.feedback_window_secs,
                  "Feedback later than this after its prediction is refused as expired")
@@ -351,10 +359,11 @@ int main(int argc, char** argv) {
   server_options.default_timeout = std::chrono::seconds(flags.request_timeout_secs);
   server_options.explicit_control = flags.model_control_mode == "explicit";
   server_options.tracer = tracing ? tracing->tracer() : nullptr;
-  if (server_options.explicit_control && flags.auth_tokens.empty()) {
+  // Load/unload (explicit mode) and a rollout's start/abort (any mode) are management.
+  if (flags.auth_tokens.empty()) {
     if (flags.allow_unauthenticated_management) {
-      spdlog::warn("--allow-unauthenticated-management: ANY client connecting from a loopback address may load and "
-                   "unload models, including every client of a proxy or sidecar on this host");
+      spdlog::warn("--allow-unauthenticated-management: ANY client connecting from a loopback address may manage "
+                   "models (load/unload, rollouts), including every client of a proxy or sidecar on this host");
     } else {
       server_options.management_refused =
           "model management needs a token: start the server with --auth-tokens (a token with scope manage), or "
@@ -395,6 +404,17 @@ int main(int argc, char** argv) {
     }
   }
   server.set_feedback_loop(&feedback_loop);
+  // Progressive rollouts: state in the prediction log's SQLite file.
+  RolloutWiring rollout(&repository);
+  if (Status s = rollout.Create(flags.prediction_log, &feedback_loop.evaluation(), &metrics,
+                                std::chrono::milliseconds(flags.rollout_interval_ms));
+      !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
+  server.set_rollout_controller(rollout.controller());
+  RolloutService rollout_service(&server);
+  RolloutRest rollout_rest(&server);
   FeedbackService feedback_service(&server);
   FeedbackRest feedback_rest(&server);
   RecommenderService recommender_service(&server);
@@ -422,6 +442,7 @@ int main(int argc, char** argv) {
   }
   rest_router.set_grpc_web(&grpc_web);
   rest_router.set_feedback(&feedback_rest);
+  rest_router.set_rollout(&rollout_rest);
   TypedApis typed_apis(&server, &repository);
 
   GrpcServerOptions grpc_options;
@@ -435,7 +456,8 @@ int main(int argc, char** argv) {
   grpc_options.security.tls_key_file = flags.tls_key;
   grpc_options.security.tls_client_ca_file = flags.tls_client_ca;
   grpc_options.security.open_metadata = flags.auth_open_metadata;
-  grpc_options.security.management_loopback_only = flags.model_control_mode == "explicit";
+  // Always: a rollout's start/abort is management in every control mode.
+  grpc_options.security.management_loopback_only = true;
   if (!flags.auth_tokens.empty()) {
     auto authorizer = TokenAuthorizer::Create({flags.auth_tokens});
     if (!authorizer.ok()) {
@@ -445,8 +467,8 @@ int main(int argc, char** argv) {
     spdlog::info("auth: {} token(s) from {}", (*authorizer)->token_count(), flags.auth_tokens);
     grpc_options.security.authorizer = std::move(authorizer).value();
   }
-  GrpcServer grpc_front_end(grpc_options,
-                            {&recommender_service, &inference_service, &feedback_service, typed_apis.reflection()});
+  GrpcServer grpc_front_end(grpc_options, {&recommender_service, &inference_service, &feedback_service,
+                                            &rollout_service, typed_apis.reflection()});
   typed_apis.AttachTo(&grpc_front_end, &rest_router, &grpc_web);
   if (Status s = grpc_front_end.Start(); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -509,6 +531,12 @@ int main(int argc, char** argv) {
     }
     spdlog::info("model '{}' versions [{}]{}", model.name, versions, model.reason.empty() ? "" : " " + model.reason);
   }
+  if (Status s = rollout.Start(); !s.ok()) {
+    spdlog::error("rollouts: {}", s.message());
+    http_server.Shutdown(std::chrono::milliseconds(0));
+    grpc_front_end.Shutdown(std::chrono::milliseconds(0));
+    return 1;
+  }
   const bool ready = repository.AllReady();
   grpc_front_end.SetServing(ready);
   server.set_state(ServerState::kReady);
@@ -531,6 +559,7 @@ int main(int argc, char** argv) {
   auto http_stopped = std::async(std::launch::async, [&] { http_server.Shutdown(grace); });
   grpc_front_end.Shutdown(grace);
   http_stopped.wait();
+  rollout.Stop();
   repository.Shutdown();
   if (tracing) tracing->Shutdown();  // the last spans go out
   feedback_loop.FlushLog();

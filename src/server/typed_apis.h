@@ -17,6 +17,7 @@
 #include "http/typed_rest.h"
 #include "inference.grpc.pb.h"
 #include "recommender.grpc.pb.h"
+#include "rollout.grpc.pb.h"
 #include "typed/typed_call.h"
 
 namespace protoserve {
@@ -34,7 +35,8 @@ class TypedApis {
       : methods_(repository),
         grpc_(server, &methods_),
         reflection_({::Recommender::service_full_name(), inference::GRPCInferenceService::service_full_name(),
-                     protoserve::feedback::v1::Feedback::service_full_name(), "grpc.health.v1.Health",
+                     protoserve::feedback::v1::Feedback::service_full_name(),
+                     protoserve::rollout::v1::Rollout::service_full_name(), "grpc.health.v1.Health",
                      grpc::reflection::v1alpha::ServerReflection::service_full_name()},
                     &methods_),
         rest_(server) {}

@@ -223,6 +223,46 @@ class FeedbackE2E(unittest.TestCase):
         self.assertGreaterEqual(self.metric("protoserve_feedback_rejected_total", reason="unknown"), 1)
         self.assertGreaterEqual(self.metric("protoserve_feedback_rejected_total", reason="invalid"), 1)
 
+    def test_a_flood_of_bad_feedback_is_refused_and_counted_while_predictions_go_on(self):
+        # 4 threads send 300 feedbacks each (unknown ids, and over-long item lists refused before
+        # they are copied) while predictions continue: every bad one gets its error and is counted,
+        # every prediction is answered, and none of the flood joins anything.
+        unknown_before = self.metric("protoserve_feedback_rejected_total", reason="unknown")
+        invalid_before = self.metric("protoserve_feedback_rejected_total", reason="invalid")
+        errors, stop = [], threading.Event()
+
+        def flood(index):
+            channel = grpc.insecure_channel(self.server.target)
+            stub = recommender_pb2_grpc.RecommenderStub(channel)
+            try:
+                for i in range(300):
+                    request = (pb.RecommendationFeedback(request_id=f"flood-{index}-{i}", clicked_item_ids=["x"])
+                               if i % 2 else
+                               pb.RecommendationFeedback(request_id=f"flood-{index}-{i}", clicked_item_ids=["i"] * 1001))
+                    try:
+                        stub.SendFeedback(request, timeout=30)
+                        errors.append("accepted")
+                    except grpc.RpcError as e:
+                        expected = grpc.StatusCode.NOT_FOUND if i % 2 else grpc.StatusCode.INVALID_ARGUMENT
+                        if e.code() != expected:
+                            errors.append(e.code())
+            finally:
+                channel.close()
+
+        threads = [threading.Thread(target=flood, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        answered = 0
+        while any(t.is_alive() for t in threads):
+            self.recommend(sample=answered % len(RECOMMENDER))
+            answered += 1
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertGreater(answered, 0)
+        self.assertEqual(self.metric("protoserve_feedback_rejected_total", reason="unknown") - unknown_before, 600)
+        self.assertEqual(self.metric("protoserve_feedback_rejected_total", reason="invalid") - invalid_before, 600)
+
     def test_rest_recommendation_feedback(self):
         s = RECOMMENDER[4]
         status, body = self.rest.json("POST", "/v1/recommendations",
@@ -326,7 +366,7 @@ class FeedbackE2E(unittest.TestCase):
         table = cli("rollout", "status", f"--target={self.server.target}", "--model=recommender")
         self.assertEqual(table.returncode, 0, table.stderr)
         self.assertIn("CTR@k", table.stdout)
-        self.assertIn("not built yet", table.stdout)
+        self.assertIn("no rollout of recommender", table.stdout)
 
 
 if __name__ == "__main__":

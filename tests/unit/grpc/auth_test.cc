@@ -43,6 +43,9 @@ TEST(GrpcAuthTest, ClassifiesMethods) {
   EXPECT_EQ(ClassifyGrpcMethod("/Recommender/GetRecommendations"), GrpcMethodAccess::kInfer);
   EXPECT_EQ(ClassifyGrpcMethod("/inference.GRPCInferenceService/RepositoryModelLoad"), GrpcMethodAccess::kManage);
   EXPECT_EQ(ClassifyGrpcMethod("/inference.GRPCInferenceService/RepositoryModelUnload"), GrpcMethodAccess::kManage);
+  EXPECT_EQ(ClassifyGrpcMethod("/protoserve.rollout.v1.Rollout/StartRollout"), GrpcMethodAccess::kManage);
+  EXPECT_EQ(ClassifyGrpcMethod("/protoserve.rollout.v1.Rollout/AbortRollout"), GrpcMethodAccess::kManage);
+  EXPECT_EQ(ClassifyGrpcMethod("/protoserve.rollout.v1.Rollout/GetRollout"), GrpcMethodAccess::kInfer);
   // Unknown methods are not open: deny by default.
   EXPECT_EQ(ClassifyGrpcMethod("/other.Service/Anything"), GrpcMethodAccess::kInfer);
   EXPECT_EQ(ClassifyGrpcMethod(""), GrpcMethodAccess::kInfer);

@@ -51,6 +51,11 @@ TEST(HttpAuthTest, ClassifiesRoutesLikeTheRouter) {
       {http::verb::post, "/v2/repository/models/m/load", A::kManage},
       {http::verb::post, "/v2/repository/models/m/unload", A::kManage},
       {http::verb::get, "/v2/repository/models/m/load", A::kManage},  // the router answers 405; still manage
+      {http::verb::post, "/v2/models/m/rollout/start", A::kManage},
+      {http::verb::post, "/v2/models/m/rollout/abort", A::kManage},
+      {http::verb::get, "/v2/models/m/rollout/start", A::kManage},  // 405; still manage
+      {http::verb::get, "/v2/models/m/rollout", A::kInfer},
+      {http::verb::get, "/v2/models/rollout/versions/1", A::kMetadata},  // a model called "rollout"
   };
   for (const auto& c : cases) {
     EXPECT_EQ(ClassifyHttpRequest(Request(c.method, c.target)), c.access) << c.target;

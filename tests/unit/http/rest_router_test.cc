@@ -156,6 +156,10 @@ TEST(ClassifyRestRouteTest, RoutesMethodsAndNames) {
            {"/v2/models/m/versions", RestRoute::kNotFound, http::verb::unknown, "", ""},
            {"/v2/models/m/explain", RestRoute::kNotFound, http::verb::unknown, "", ""},
            {"/v2/models/m/ready/x", RestRoute::kNotFound, http::verb::unknown, "", ""},
+           {"/v2/models/m/rollout", RestRoute::kRolloutStatus, get, "m", ""},
+           {"/v2/models/m/rollout/start", RestRoute::kRolloutStart, post, "m", ""},
+           {"/v2/models/m/rollout/abort", RestRoute::kRolloutAbort, post, "m", ""},
+           {"/v2/models/m/rollout/other", RestRoute::kNotFound, http::verb::unknown, "", ""},
            {"/v3", RestRoute::kNotFound, http::verb::unknown, "", ""},
            {"", RestRoute::kNotFound, http::verb::unknown, "", ""},
        }) {
