@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "core/tensor_values.h"
 #include "core/top_k.h"
 
 namespace protoserve {
@@ -10,18 +11,9 @@ namespace protoserve {
 namespace {
 
 StatusOr<std::vector<float>> AsFloats(const Tensor& t) {
-  const int64_t n = t.element_count();
-  std::vector<float> values(n);
-  for (int64_t i = 0; i < n; ++i) {
-    switch (t.dtype()) {
-      case DataType::kFp32: values[i] = t.data_as<float>()[i]; break;
-      case DataType::kFp64: values[i] = static_cast<float>(t.data_as<double>()[i]); break;
-      case DataType::kInt32: values[i] = static_cast<float>(t.data_as<int32_t>()[i]); break;
-      case DataType::kInt64: values[i] = static_cast<float>(t.data_as<int64_t>()[i]); break;
-      case DataType::kUint8: values[i] = static_cast<float>(t.data_as<uint8_t>()[i]); break;
-      default:
-        return InvalidArgument("classification needs a numeric output, not " + std::string(DataTypeName(t.dtype())));
-    }
+  auto values = ToFloats(t, t.element_count());
+  if (!values.ok()) {
+    return InvalidArgument("classification needs a numeric output, not " + std::string(DataTypeName(t.dtype())));
   }
   return values;
 }

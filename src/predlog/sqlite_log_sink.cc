@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "predlog/log_json.h"
+#include "predlog/sqlite_db.h"
 
 namespace protoserve {
 
@@ -32,20 +33,8 @@ void BindText(sqlite3_stmt* statement, int index, const std::string& text) {
 }  // namespace
 
 StatusOr<std::unique_ptr<LogSink>> SqliteLogSink::Open(const std::string& path, SqliteRetention retention) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return InvalidArgument("--prediction-log " + path + ": " + message);
-  }
+  ASSIGN_OR_RETURN(sqlite3 * db, OpenWalDatabase(path, "--prediction-log"));
   std::unique_ptr<SqliteLogSink> sink(new SqliteLogSink(db, retention));
-  sqlite3_busy_timeout(db, 5000);
-  // WAL: readers never block the writer; NORMAL sync: a power loss may lose
-  // the last transactions, never corrupt the file (the log is not a ledger).
-  RETURN_IF_ERROR(sink->Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(sink->Exec("PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(sink->Exec(kSchema));
   RETURN_IF_ERROR(sink->Prepare());
   return std::unique_ptr<LogSink>(std::move(sink));
@@ -57,13 +46,7 @@ SqliteLogSink::~SqliteLogSink() {
   sqlite3_close(db_);
 }
 
-Status SqliteLogSink::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return Status::Ok();
-  std::string message = error ? error : sqlite3_errmsg(db_);
-  sqlite3_free(error);
-  return Internal("sqlite: " + message);
-}
+Status SqliteLogSink::Exec(const char* sql) { return ExecSql(db_, sql, "sqlite"); }
 
 Status SqliteLogSink::Prepare() {
   if (sqlite3_prepare_v2(db_,

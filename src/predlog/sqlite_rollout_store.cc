@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "predlog/sqlite_db.h"
+
 namespace protoserve {
 
 namespace {
@@ -72,18 +74,8 @@ StatusOr<RolloutPolicy> DecodePolicy(const std::string& text) {
 }  // namespace
 
 StatusOr<std::unique_ptr<SqliteRolloutStore>> SqliteRolloutStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return InvalidArgument("rollout state in " + path + ": " + message);
-  }
+  ASSIGN_OR_RETURN(sqlite3 * db, OpenWalDatabase(path, "rollout state in"));
   std::unique_ptr<SqliteRolloutStore> store(new SqliteRolloutStore(db));
-  sqlite3_busy_timeout(db, 5000);
-  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));  // WAL: survives a process crash (SIGKILL)
   RETURN_IF_ERROR(store->Exec(kSchema));
   return store;
 }
@@ -92,13 +84,7 @@ SqliteRolloutStore::~SqliteRolloutStore() { sqlite3_close(db_); }
 
 Status SqliteRolloutStore::Error() const { return Internal(std::string("rollout state (sqlite): ") + sqlite3_errmsg(db_)); }
 
-Status SqliteRolloutStore::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return Status::Ok();
-  std::string message = error ? error : sqlite3_errmsg(db_);
-  sqlite3_free(error);
-  return Internal("rollout state (sqlite): " + message);
-}
+Status SqliteRolloutStore::Exec(const char* sql) { return ExecSql(db_, sql, "rollout state (sqlite)"); }
 
 StatusOr<std::vector<RolloutRecord>> SqliteRolloutStore::LoadRollouts() {
   std::lock_guard lock(mu_);

@@ -10,6 +10,7 @@
 
 #include "core/model_version.h"
 #include "core/recommender.h"
+#include "core/tensor_values.h"
 #include "core/top_k.h"
 #include "typed/typed_contract.h"
 
@@ -93,16 +94,9 @@ StatusOr<std::vector<float>> RowOf(const InferenceResponse& response, const std:
     const Tensor& t = out.tensor;
     int64_t n = t.element_count();
     if (batched && !t.shape().empty() && t.shape()[0] > 0) n /= t.shape()[0];
-    std::vector<float> values(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      switch (t.dtype()) {
-        case DataType::kFp32: values[i] = t.data_as<float>()[i]; break;
-        case DataType::kFp64: values[i] = static_cast<float>(t.data_as<double>()[i]); break;
-        case DataType::kInt32: values[i] = static_cast<float>(t.data_as<int32_t>()[i]); break;
-        case DataType::kInt64: values[i] = static_cast<float>(t.data_as<int64_t>()[i]); break;
-        case DataType::kBool: values[i] = t.data_as<bool>()[i] ? 1.0f : 0.0f; break;
-        default: return Internal("output '" + name + "' has unsupported type " + std::string(DataTypeName(t.dtype())));
-      }
+    auto values = ToFloats(t, n);
+    if (!values.ok()) {
+      return Internal("output '" + name + "' has unsupported type " + std::string(DataTypeName(t.dtype())));
     }
     return values;
   }
