@@ -62,19 +62,24 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
                                   bool trailers) {
   RequestContext call{request.id(), Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}, {}, -1};
   const bool traced = server_->tracing();
+  // The trailers echo an x-request-id metadata the client sent; any other id
+  // goes back in the answer's `id` only.
+  bool echo_id = false;
   if (traced) {
     ReadTraceMetadata(*context, &call);
+    echo_id = request.id().empty() && !call.id.empty();
     call.request_bytes = static_cast<int64_t>(request.ByteSizeLong());
   }
   auto decoded = std::make_shared<DecodedInferRequest>();
   // Inputs are views into the gRPC message, which dies with this call.
   auto decode = [&request, decoded](const ModelVersion&) { return DecodeForServer(request, decoded.get()); };
   server_->Infer(std::move(call), request.model_name(), request.model_version(), decode,
-                 [response, decoded, context, trailers, done = std::move(done)](Status status, InferResult result) {
+                 [response, decoded, context, trailers, echo_id, done = std::move(done)](Status status,
+                                                                                       InferResult result) {
                    if (status.ok()) status = EncodeInferResult(*decoded, result, response);
                    if (result.scope.traced()) {
                      if (status.ok()) result.scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
-                     if (trailers) AddTraceTrailers(context, result.scope, result.id);
+                     if (trailers) AddTraceTrailers(context, result.scope, echo_id ? result.id : std::string());
                    }
                    result.scope.Release();
                    done(status);

@@ -95,19 +95,15 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RequestContext call = CallContext(*server_, context, *request);
   call.id = ClientRequestId(context);  // echoed in the trailers when the client sent one
-  std::string id;  // traced calls: the id for the trailers when the server makes it
-  if (server_->tracing()) {
-    const bool echoed = !call.id.empty();
-    server_->Prepare(&call);
-    if (!echoed) id = call.id;
-  }
+  // The id the server makes goes back in the answer's request_id only: an
+  // x-request-id trailer as well cost a traced call ~8% of its CPU
+  // (bench/tracing_bench.py at ratio 0.01; docs/observability.md).
   server_->Recommend(std::move(call), ToQuery(*request),
-                     [reactor, response, context, id = std::move(id)](Status status, Recommendation result,
-                                                                RequestScope scope) {
+                     [reactor, response, context](Status status, Recommendation result, RequestScope scope) {
                        if (status.ok()) FillResponse(std::move(result), response);
                        if (scope.traced()) {
                          if (status.ok()) scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
-                         AddTraceTrailers(context, scope, id);
+                         AddTraceTrailers(context, scope, {});
                        }
                        scope.Release();
                        reactor->Finish(ToGrpcStatus(status));

@@ -27,7 +27,9 @@ inline void ReadTraceMetadata(const grpc::ServerContextBase& context, RequestCon
   if (call->id.empty()) call->id = MetadataValue(context, "x-request-id");
 }
 
-// The trailers of a traced unary call.
+// The trailers of a traced unary call: `traceresponse`, and `x-request-id`
+// when `request_id` is not empty (a front-end passes the client's own id, or
+// its id when the answer's message has no field for it: the typed APIs).
 inline void AddTraceTrailers(grpc::ServerContextBase* context, const RequestScope& scope,
                              const std::string& request_id) {
   if (!scope.traced()) return;
