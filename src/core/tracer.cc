@@ -111,7 +111,7 @@ std::shared_ptr<RequestTrace> Tracer::Start(std::string_view traceparent, std::s
 }
 
 void Tracer::Finish(RequestTrace& trace, const Status& status) const {
-  if (!trace.sampled && status.ok()) return;
+  if (!Exported(trace, status)) return;
   const auto end = Clock::now();
   std::vector<SpanData> spans;
   spans.reserve(4);

@@ -91,8 +91,10 @@ class Tracer {
   // them (invalid or empty: a new trace).
   std::shared_ptr<RequestTrace> Start(std::string_view traceparent, std::string_view tracestate,
                                       const std::string& request_id, Api api, const char* operation) const;
+  // Whether a request answered with `status` is exported: head-sampled, or failed.
+  static bool Exported(const RequestTrace& trace, const Status& status) { return trace.sampled || !status.ok(); }
   // The request was answered with `status` (the front-end has encoded it):
-  // its spans go to the sink if sampled or failed.
+  // its spans go to the sink if Exported.
   void Finish(RequestTrace& trace, const Status& status) const;
   // One observer per version: the execute span of each batch (OnBatch).
   RequestObserverFactory ObserverFactory() const;

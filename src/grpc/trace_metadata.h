@@ -1,7 +1,8 @@
 // W3C trace context over gRPC metadata, for a server that traces
 // (InferenceServer::tracing()): `traceparent`/`tracestate` (and
 // `x-request-id`) come in as metadata; the server span's traceparent goes
-// back in the `traceresponse` trailer, beside `x-request-id`.
+// back in the `traceresponse` trailer when the request is exported (see
+// RequestScope::TraceResponse), beside `x-request-id`.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -27,13 +28,15 @@ inline void ReadTraceMetadata(const grpc::ServerContextBase& context, RequestCon
   if (call->id.empty()) call->id = MetadataValue(context, "x-request-id");
 }
 
-// The trailers of a traced unary call: `traceresponse`, and `x-request-id`
+// The trailers of a traced unary call: `traceresponse` (exported requests), and `x-request-id`
 // when `request_id` is not empty (a front-end passes the client's own id, or
 // its id when the answer's message has no field for it: the typed APIs).
 inline void AddTraceTrailers(grpc::ServerContextBase* context, const RequestScope& scope,
                              const std::string& request_id) {
   if (!scope.traced()) return;
-  context->AddTrailingMetadata("traceresponse", scope.TraceResponse());
+  if (std::string response = scope.TraceResponse(); !response.empty()) {
+    context->AddTrailingMetadata("traceresponse", response);
+  }
   if (IsValidRequestId(request_id)) context->AddTrailingMetadata("x-request-id", request_id);
 }
 

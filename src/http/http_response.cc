@@ -69,7 +69,9 @@ RequestContext HttpRequestContext(const HttpRequest& request, Api api) {
 void AddTraceResponse(RequestScope& scope, HttpResponse& response) {
   if (!scope.traced()) return;
   scope.set_response_bytes(static_cast<int64_t>(response.body().size()));
-  response.set(kTraceResponseHeader, scope.TraceResponse());
+  if (std::string traceresponse = scope.TraceResponse(); !traceresponse.empty()) {
+    response.set(kTraceResponseHeader, traceresponse);
+  }
 }
 
 }  // namespace protoserve

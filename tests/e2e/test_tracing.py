@@ -302,15 +302,18 @@ class RatioZeroE2E(unittest.TestCase):
                     query = pb.RecommendationRequest(user_id=SAMPLE["user_id"], features=SAMPLE["features"])
                     _, call = client.recommender.GetRecommendations.with_call(
                         query, timeout=60, metadata=[("traceparent", traceparent(new_trace_id()))])
-                    self.assertTrue(dict(call.trailing_metadata())["traceresponse"].endswith("-00"))
+                    # Not exported, so no traceresponse names it.
+                    self.assertNotIn("traceresponse", dict(call.trailing_metadata()))
                     client.inference.ModelInfer(infer_request(), timeout=60)
-                    status, _, raw, _ = client.rest_infer(headers={"traceparent": traceparent(new_trace_id())})
+                    status, headers, raw, _ = client.rest_infer(headers={"traceparent": traceparent(new_trace_id())})
                     self.assertEqual(status, 200, raw)
+                    self.assertNotIn("traceresponse", headers)
                     _, (_, trailers) = client.grpc_web_infer(infer_request())
                     self.assertEqual(trailers.get("grpc-status"), "0")
                     # Then one failure. Spans leave in order, so once it arrived, the OK ones would have too.
-                    status, _, raw, _ = client.rest_infer(model="nosuchmodel")
+                    status, headers, raw, _ = client.rest_infer(model="nosuchmodel")
                     self.assertEqual(status, 404, raw)
+                    self.assertRegex(headers["traceresponse"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")  # exported: named
                     spans = receiver.wait_for(lambda s: any(x["status_code"] == STATUS_ERROR for x in s))
                     self.assertIsNotNone(spans, "the failed request was not exported")
                     # Only the failed request's trace: its server span (and the encoding of its error answer).

@@ -242,13 +242,16 @@ TEST_F(TracedServerTest, UnsampledFailuresAreExportedAndSuccessesAreNot) {
   InferenceServer server = MakeTraced();
   Outcome ok = Infer(server, {}, "m");  // ratio 0, no parent: not sampled
   ASSERT_TRUE(ok.status.ok());
-  EXPECT_EQ(ok.result.scope.TraceResponse().substr(53), "00");
+  EXPECT_TRUE(ok.result.scope.traced());
+  EXPECT_EQ(ok.result.scope.TraceResponse(), "");  // no trace to look up: no traceresponse
   ok.result.scope.Release();
   EXPECT_TRUE(Spans().empty());
 
   {
     Outcome missing = Infer(server, {}, "nope");
     EXPECT_EQ(missing.status.code(), StatusCode::kNotFound);
+    // Exported for its error: the caller learns its trace, flags 00 (not head-sampled).
+    EXPECT_EQ(missing.result.scope.TraceResponse().substr(53), "00");
   }  // never released by a front-end: the scope's end finishes the trace
   std::vector<SpanData> spans = Spans();
   ASSERT_EQ(spans.size(), 2u);  // encode (of the error answer), ModelInfer
