@@ -37,7 +37,7 @@ struct SpanData {
   std::string trace_state;
   uint8_t flags = kTraceFlagSampled;  // W3C trace flags
   bool remote_parent = false;  // the parent came in a traceparent
-  std::string name;
+  std::string_view name;  // a string literal: span names are static
   SpanKind kind = SpanKind::kInternal;
   int64_t start_unix_nano = 0;
   int64_t end_unix_nano = 0;

@@ -115,44 +115,45 @@ void Tracer::Finish(RequestTrace& trace, const Status& status) const {
   const auto end = Clock::now();
   std::vector<SpanData> spans;
   spans.reserve(4);
-  SpanData server;
+  // The children first: the server span then takes the trace's strings (it ends here).
+  if (trace.decode_end != Clock::time_point{}) {
+    spans.push_back(Child(*this, trace, "decode", trace.decode_start, trace.decode_end));
+  }
+  if (trace.batch_start != Clock::time_point{}) {
+    spans.push_back(Child(*this, trace, "queue", trace.queued, trace.batch_start));
+  }
+  if (trace.encode_start != Clock::time_point{}) {
+    spans.push_back(Child(*this, trace, "encode", trace.encode_start, end));
+  }
+  SpanData& server = spans.emplace_back();
   server.trace_id = trace.trace_id;
   server.span_id = trace.span_id;
   server.parent_span_id = trace.parent_span_id;
   server.remote_parent = !IsZero(trace.parent_span_id);
-  server.trace_state = trace.tracestate;
+  server.trace_state = std::move(trace.tracestate);
   server.flags = trace.Flags();
   server.name = trace.operation;
   server.kind = SpanKind::kServer;
   server.start_unix_nano = UnixNanos(trace.start);
   server.end_unix_nano = UnixNanos(end);
-  server.Set("protoserve.model.name", trace.model);
+  server.attributes.reserve(12);
+  server.Set("protoserve.model.name", std::move(trace.model));
   if (trace.version != 0) server.Set("protoserve.model.version", trace.version);
   server.Set("protoserve.api", std::string(ApiName(trace.api)));
-  server.Set("protoserve.request_id", trace.request_id);
+  server.Set("protoserve.request_id", std::move(trace.request_id));
   server.Set("protoserve.status_code", std::string(StatusCodeName(status.code())));
   if (trace.route != nullptr) server.Set("protoserve.route", std::string(trace.route));
   if (trace.shadow_version != 0) server.Set("protoserve.shadow.version", trace.shadow_version);
   if (trace.request_bytes >= 0) server.Set("protoserve.request.bytes", trace.request_bytes);
   if (trace.response_bytes >= 0) server.Set("protoserve.response.bytes", trace.response_bytes);
   if (trace.batch_requests > 0) server.Set("protoserve.batch.size", static_cast<int64_t>(trace.batch_requests));
+  // The execute span lives in the first linked request's trace; the
+  // others find it through this attribute (and its link back to them).
+  if (!IsZero(trace.batch_span)) server.Set("protoserve.batch.span_id", ToHex(trace.batch_span));
   if (!status.ok()) {
     server.error = true;
     server.status_message = status.message();
   }
-  if (trace.decode_end != Clock::time_point{}) {
-    spans.push_back(Child(*this, trace, "decode", trace.decode_start, trace.decode_end));
-  }
-  if (trace.batch_start != Clock::time_point{}) {
-    spans.push_back(Child(*this, trace, "queue", trace.queued, trace.batch_start));
-    // The execute span lives in the first linked request's trace; the
-    // others find it through this attribute (and its link back to them).
-    if (!IsZero(trace.batch_span)) server.Set("protoserve.batch.span_id", ToHex(trace.batch_span));
-  }
-  if (trace.encode_start != Clock::time_point{}) {
-    spans.push_back(Child(*this, trace, "encode", trace.encode_start, end));
-  }
-  spans.push_back(std::move(server));
   sink_(std::move(spans));
 }
 

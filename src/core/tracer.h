@@ -94,7 +94,7 @@ class Tracer {
   // Whether a request answered with `status` is exported: head-sampled, or failed.
   static bool Exported(const RequestTrace& trace, const Status& status) { return trace.sampled || !status.ok(); }
   // The request was answered with `status` (the front-end has encoded it):
-  // its spans go to the sink if Exported.
+  // its spans go to the sink if Exported (taking the trace's strings: it ends here).
   void Finish(RequestTrace& trace, const Status& status) const;
   // One observer per version: the execute span of each batch (OnBatch).
   RequestObserverFactory ObserverFactory() const;

@@ -23,7 +23,7 @@ void AddAttributes(const std::vector<SpanAttribute>& attributes, Repeated* out) 
   out->Reserve(static_cast<int>(attributes.size()));
   for (const SpanAttribute& attribute : attributes) {
     otlp::common::v1::KeyValue* kv = out->Add();
-    kv->set_key(std::string(attribute.key));
+    kv->set_key(attribute.key.data(), attribute.key.size());
     SetValue(attribute.value, kv->mutable_value());
   }
 }
@@ -67,7 +67,7 @@ void EncodeSpans(const std::vector<SpanData>& spans, const ResourceAttributes& r
     if (!IsZero(span.parent_span_id)) out->set_parent_span_id(Bytes(span.parent_span_id));
     if (!span.trace_state.empty()) out->set_trace_state(span.trace_state);
     out->set_flags(Flags(span));
-    out->set_name(span.name);
+    out->set_name(span.name.data(), span.name.size());
     out->set_kind(span.kind == SpanKind::kServer ? otlp::trace::v1::Span::SPAN_KIND_SERVER
                                                  : otlp::trace::v1::Span::SPAN_KIND_INTERNAL);
     out->set_start_time_unix_nano(static_cast<uint64_t>(span.start_unix_nano));

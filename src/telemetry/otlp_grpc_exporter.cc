@@ -36,7 +36,9 @@ OtlpGrpcExporter::OtlpGrpcExporter(OtlpGrpcTarget target, std::chrono::milliseco
 }
 
 Status OtlpGrpcExporter::Export(std::vector<SpanData>& spans) {
-  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+  google::protobuf::Arena arena;  // one allocation for the whole message tree
+  auto& request =
+      *google::protobuf::Arena::CreateMessage<opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>(&arena);
   EncodeSpans(spans, resource_, &request);
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
   grpc::ClientContext context;

@@ -49,11 +49,15 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpEndpoint endpoint, std::chrono::milliseco
     : endpoint_(std::move(endpoint)), timeout_(timeout), resource_(std::move(resource)), headers_(std::move(headers)) {}
 
 Status OtlpHttpExporter::Export(std::vector<SpanData>& spans) {
-  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
-  EncodeSpans(spans, resource_, &request);
   std::string body;
-  request.SerializeToString(&body);
-  Status status = Post(body);
+  {
+    google::protobuf::Arena arena;  // one allocation for the whole message tree
+    auto* request =
+        google::protobuf::Arena::CreateMessage<opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>(&arena);
+    EncodeSpans(spans, resource_, request);
+    request->SerializeToString(&body);
+  }
+  Status status = Post(std::move(body));
   if (!status.ok() && failures_++ % 100 == 0) {
     spdlog::warn("OTLP export to {}:{}{} failed ({} failure(s) so far): {}", endpoint_.host, endpoint_.port,
                  endpoint_.target, failures_, status.message());
@@ -61,46 +65,82 @@ Status OtlpHttpExporter::Export(std::vector<SpanData>& spans) {
   return status;
 }
 
-Status OtlpHttpExporter::Post(const std::string& body) const {
-  // Declared first, destroyed last: the I/O objects below use it.
-  net::io_context io;
-  tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
+Status OtlpHttpExporter::Post(std::string body) {
   http::request<http::string_body> request{http::verb::post, endpoint_.target, 11};
   request.set(http::field::host, endpoint_.host + ":" + endpoint_.port);
   request.set(http::field::content_type, "application/x-protobuf");
   request.set(http::field::user_agent, "protoserve-otlp-exporter");
   for (const auto& [name, value] : headers_) request.set(name, value);
-  request.body() = body;
+  request.keep_alive(true);
+  request.body() = std::move(body);
   request.prepare_payload();
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const bool kept = stream_.has_value();
+  bool stale = false;
+  Status status = Exchange(request, deadline, &stale);
+  if (!status.ok() && kept && stale) status = Exchange(request, deadline, &stale);  // on a new connection
+  return status;
+}
+
+Status OtlpHttpExporter::Exchange(const http::request<http::string_body>& request,
+                                  std::chrono::steady_clock::time_point deadline, bool* stale) {
+  Status result = DeadlineExceeded("no answer within " + std::to_string(timeout_.count()) + " ms");
+  *stale = false;
+  const bool kept = stream_.has_value();
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(1 << 20);  // an ExportTraceServiceResponse is small
-
-  Status result = DeadlineExceeded("no answer within " + std::to_string(timeout_.count()) + " ms");
+  bool abandoned = false;  // past the deadline: handlers still queued do nothing
   auto fail = [&result](const char* step, const beast::error_code& ec) {
     result = Unavailable(std::string(step) + ": " + ec.message());
   };
-  stream.expires_after(timeout_);
-  resolver.async_resolve(endpoint_.host, endpoint_.port, [&](beast::error_code ec, tcp::resolver::results_type hosts) {
-    if (ec) return fail("resolve", ec);
-    stream.async_connect(hosts, [&](beast::error_code ec2, const tcp::endpoint&) {
-      if (ec2) return fail("connect", ec2);
-      http::async_write(stream, request, [&](beast::error_code ec3, size_t) {
-        if (ec3) return fail("write", ec3);
-        http::async_read(stream, buffer, parser, [&](beast::error_code ec4, size_t) {
-          if (ec4) return fail("read", ec4);
-          const unsigned code = parser.get().result_int();
-          result = code / 100 == 2 ? Status::Ok()
-                                   : Unavailable("the collector answered HTTP " + std::to_string(code));
-          beast::error_code ignored;
-          stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        });
+  auto exchange = [&] {
+    stream_->expires_at(deadline);
+    http::async_write(*stream_, request, [&](beast::error_code ec, size_t) {
+      if (abandoned) return;
+      if (ec) {
+        *stale = kept;
+        return fail("write", ec);
+      }
+      http::async_read(*stream_, buffer, parser, [&](beast::error_code ec2, size_t) {
+        if (abandoned) return;
+        if (ec2) {
+          *stale = kept && !parser.got_some();
+          return fail("read", ec2);
+        }
+        const unsigned code = parser.get().result_int();
+        result = code / 100 == 2 ? Status::Ok() : Unavailable("the collector answered HTTP " + std::to_string(code));
       });
     });
-  });
+  };
+  io_.restart();
+  tcp::resolver resolver(io_);
+  if (kept) {
+    exchange();
+  } else {
+    stream_.emplace(io_);
+    stream_->expires_at(deadline);
+    resolver.async_resolve(endpoint_.host, endpoint_.port, [&](beast::error_code ec, tcp::resolver::results_type hosts) {
+      if (abandoned) return;
+      if (ec) return fail("resolve", ec);
+      stream_->async_connect(hosts, [&](beast::error_code ec2, const tcp::endpoint&) {
+        if (abandoned) return;
+        if (ec2) return fail("connect", ec2);
+        exchange();
+      });
+    });
+  }
   // The stream's timer bounds connect/write/read; this bounds the resolve too.
-  io.run_for(timeout_);
+  io_.run_until(deadline);
+  abandoned = true;
+  if (!result.ok() || !parser.is_done() || !parser.keep_alive()) {
+    // Closes the connection; the operations still pending complete (as
+    // cancelled, doing nothing) while what they captured is alive.
+    resolver.cancel();
+    stream_.reset();
+    io_.restart();
+    io_.poll();
+  }
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <atomic>
 #include <thread>
 
 namespace protoserve {
@@ -61,6 +62,48 @@ class OneShotCollector {
   std::thread thread_;
 };
 
+// Answers `requests` POSTs with 200, keeping each connection open for the
+// next request unless `close_after_each` (then it closes the connection
+// after its answer without saying so, as a collector with a short idle
+// timeout does).
+class CountingCollector {
+ public:
+  CountingCollector(int requests, bool close_after_each) : acceptor_(io_, tcp::endpoint(tcp::v4(), 0)) {
+    thread_ = std::thread([this, requests, close_after_each] {
+      while (requests_ < requests) {
+        beast::error_code ec;
+        tcp::socket socket(io_);
+        acceptor_.accept(socket, ec);
+        if (ec) return;
+        ++connections_;
+        beast::flat_buffer buffer;
+        while (requests_ < requests) {
+          http::request<http::string_body> request;
+          http::read(socket, buffer, request, ec);
+          if (ec) break;  // the client closed it
+          ++requests_;
+          http::response<http::string_body> response{http::status::ok, 11};
+          response.prepare_payload();
+          http::write(socket, response, ec);
+          if (ec || close_after_each) break;
+        }
+      }
+    });
+  }
+  ~CountingCollector() {
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1/traces"; }
+  int connections() const { return connections_; }
+  int requests() const { return requests_; }
+
+ private:
+  boost::asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::atomic<int> connections_{0}, requests_{0};
+  std::thread thread_;
+};
+
 std::vector<SpanData> OneSpan() {
   std::vector<SpanData> spans(1);
   spans[0].trace_id = NewTraceId();
@@ -98,6 +141,28 @@ TEST(OtlpHttpExporterTest, PostsProtobufToTheTracesPath) {
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
   ASSERT_TRUE(request.ParseFromString(collector.body_));
   EXPECT_EQ(request.resource_spans(0).scope_spans(0).spans(0).name(), "ModelInfer");
+}
+
+TEST(OtlpHttpExporterTest, ExportsShareOneKeptAliveConnection) {
+  CountingCollector collector(3, false);
+  OtlpHttpExporter exporter = Exporter(collector.url(), std::chrono::seconds(30));
+  for (int i = 0; i < 3; ++i) {
+    auto spans = OneSpan();
+    EXPECT_TRUE(exporter.Export(spans).ok()) << i;
+  }
+  EXPECT_EQ(collector.requests(), 3);
+  EXPECT_EQ(collector.connections(), 1);
+}
+
+TEST(OtlpHttpExporterTest, AConnectionTheCollectorClosedIsReplacedInTheSameExport) {
+  CountingCollector collector(3, true);
+  OtlpHttpExporter exporter = Exporter(collector.url(), std::chrono::seconds(30));
+  for (int i = 0; i < 3; ++i) {
+    auto spans = OneSpan();
+    EXPECT_TRUE(exporter.Export(spans).ok()) << i;  // no export fails for it
+  }
+  EXPECT_EQ(collector.requests(), 3);
+  EXPECT_EQ(collector.connections(), 3);
 }
 
 TEST(OtlpHttpExporterTest, HeadersGoOnThePost) {
