@@ -62,6 +62,13 @@ void InferenceServer::Prepare(RequestContext* context) const {
   }
 }
 
+RequestScope InferenceServer::Refused(RequestContext* context, const char* operation, const Status& status) const {
+  Prepare(context);
+  RequestScope scope;
+  if (options_.tracer) scope.FinishTraceOnRelease(options_.tracer, StartTrace(*context, operation), status);
+  return scope;
+}
+
 std::shared_ptr<RequestTrace> InferenceServer::StartTrace(const RequestContext& context,
                                                          const char* operation) const {
   auto trace = options_.tracer->Start(context.traceparent, context.tracestate, context.id, context.api, operation);

@@ -174,6 +174,13 @@ class InferenceServer {
   // loopback peers) applies before, as for load/unload.
   Status CheckManagement() const;
 
+  // A request its front-end refused before it could call Infer or
+  // Recommend (a body that does not parse as its wire format, bad framing):
+  // with tracing on, one SERVER span `operation` with the error (exported,
+  // as every failure is), whose scope gives the front-end its traceresponse;
+  // an empty scope otherwise. Fills a missing request id, as Prepare.
+  RequestScope Refused(RequestContext* context, const char* operation, const Status& status) const;
+
   // A Tracer is configured: front-ends then read trace headers and sizes.
   bool tracing() const { return options_.tracer != nullptr; }
 

@@ -24,6 +24,7 @@ namespace http = boost::beast::http;
 
 constexpr std::string_view kRecommend = "/Recommender/GetRecommendations";
 constexpr std::string_view kInferencePrefix = "/inference.GRPCInferenceService/";
+constexpr std::string_view kModelInfer = "/inference.GRPCInferenceService/ModelInfer";
 constexpr std::string_view kExposeHeaders = "grpc-status,grpc-message";
 constexpr std::string_view kExposeTraceHeaders = "grpc-status,grpc-message,x-request-id,traceresponse";
 constexpr std::string_view kAllowHeaders =
@@ -292,21 +293,29 @@ void GrpcWebHandler::Handle(HttpRequest request, Responder responder) const {
     responder.Send(std::move(response));
   };
 
+  RequestContext context = HttpRequestContext(request, Api::kHttp);
+  context.is_cancelled = responder.CancellationProbe();
+  // The span name of a traced method refused here (framing, base64, timeout); null: not traced.
+  const char* operation = path == kRecommend                  ? "GetRecommendations"
+                          : !StartsWith(path, kInferencePrefix) || path == kModelInfer ? "ModelInfer"
+                                                                                        : nullptr;
+  auto refuse = [&](Status status) {
+    if (operation == nullptr) return reply(std::move(status), "");
+    Refuse(std::move(context), operation, std::move(status), reply, trace);
+  };
   std::string_view body = request.body();
   std::string decoded_text;
   if (text) {
     auto decoded = Base64Decode(body);
-    if (!decoded.ok()) return reply(decoded.status(), "");
+    if (!decoded.ok()) return refuse(decoded.status());
     decoded_text = std::move(decoded).value();
     body = decoded_text;
   }
   auto message = ParseUnaryGrpcWebBody(body);
-  if (!message.ok()) return reply(message.status(), "");
-  RequestContext context = HttpRequestContext(request, Api::kHttp);
-  context.is_cancelled = responder.CancellationProbe();
+  if (!message.ok()) return refuse(message.status());
   if (const std::string_view timeout = request["grpc-timeout"]; !timeout.empty()) {
     auto parsed = ParseGrpcTimeout(timeout);  // saturates: no overflow (grpc_timeout.h)
-    if (!parsed) return reply(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"), "");
+    if (!parsed) return refuse(InvalidArgument("invalid grpc-timeout '" + std::string(timeout) + "'"));
     context.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(*parsed);
   }
   Call(path, std::move(message).value(), std::move(context), reply, trace);
@@ -316,7 +325,7 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
                           std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const {
   if (method == kRecommend) {
     auto request = ParseMessage<RecommendationRequest>(bytes);
-    if (!request.ok()) return done(request.status(), "");
+    if (!request.ok()) return Refuse(std::move(context), "GetRecommendations", request.status(), done, trace);
     RecommendationQuery query;
     query.user_id = request->user_id();
     query.features = std::span<const float>(request->features().data(), request->features_size());
@@ -385,10 +394,21 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
        "");
 }
 
+void GrpcWebHandler::Refuse(RequestContext context, const char* operation, Status status,
+                            const std::function<void(Status, std::string)>& done,
+                            const std::shared_ptr<TraceReply>& trace) const {
+  RequestScope scope = server_->Refused(&context, operation, status);
+  if (trace) {
+    trace->request_id = context.id;
+    trace->traceresponse = scope.TraceResponse();
+  }
+  done(std::move(status), "");
+}
+
 void GrpcWebHandler::Infer(std::string bytes, RequestContext context,
                            std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const {
   auto parsed = ParseMessage<inference::ModelInferRequest>(bytes);
-  if (!parsed.ok()) return done(parsed.status(), "");
+  if (!parsed.ok()) return Refuse(std::move(context), "ModelInfer", parsed.status(), done, trace);
   // The decoded inputs are views into the message: it lives until encoded.
   auto message = std::make_shared<const inference::ModelInferRequest>(std::move(parsed).value());
   if (context.id.empty()) context.id = message->id();

@@ -120,6 +120,11 @@ class GrpcWebHandler {
              std::shared_ptr<TraceReply> trace) const;
   void CallTyped(const std::string& model, std::string_view method, std::string bytes, RequestContext context,
                  std::function<void(Status, std::string)> done, std::shared_ptr<TraceReply> trace) const;
+  // A call of a traced method (`operation`: its span's name) refused before
+  // it reached the core: traced as the failure it is
+  // (InferenceServer::Refused), then answered with `status`.
+  void Refuse(RequestContext context, const char* operation, Status status,
+              const std::function<void(Status, std::string)>& done, const std::shared_ptr<TraceReply>& trace) const;
 
   const InferenceServer* const server_;
   const CorsPolicy cors_;

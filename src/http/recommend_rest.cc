@@ -97,9 +97,15 @@ std::string RecommendationToJson(const Recommendation& recommendation) {
 }
 
 void RecommendRest::Recommend(const HttpRequest& request, Responder responder) const {
-  auto parsed = ParseRecommendationJson(request.body());
-  if (!parsed.ok()) return responder.Send(ErrorResponse(parsed.status()));
   RequestContext context = HttpRequestContext(request, Api::kHttp);
+  auto parsed = ParseRecommendationJson(request.body());
+  if (!parsed.ok()) {
+    RequestScope scope = server_->Refused(&context, "GetRecommendations", parsed.status());
+    HttpResponse response = ErrorResponse(parsed.status());
+    response.set(kRequestIdHeader, context.id);
+    AddTraceResponse(scope, response);
+    return responder.Send(std::move(response));
+  }
   context.is_cancelled = responder.CancellationProbe();  // a client that hung up: dropped while queued
   server_->Prepare(&context);
   // Recommend copies what it needs from the query before returning.

@@ -100,8 +100,11 @@ class Client:
         return status, response_headers, raw, body
 
     def grpc_web_infer(self, request, headers=None):
-        _, response_headers, raw = self.http("/inference.GRPCInferenceService/ModelInfer",
-                                             frame(request.SerializeToString()), "application/grpc-web+proto", headers)
+        return self.grpc_web_raw("/inference.GRPCInferenceService/ModelInfer", frame(request.SerializeToString()),
+                                 headers)
+
+    def grpc_web_raw(self, path, body, headers=None):
+        _, response_headers, raw = self.http(path, body, "application/grpc-web+proto", headers)
         return response_headers, unframe(raw)
 
 
@@ -247,6 +250,34 @@ class TracingE2E(unittest.TestCase):
         self.assertAttributes(not_found, {"protoserve.status_code": "NOT_FOUND", "protoserve.model.name": "nosuchmodel"})
         self.assertEqual(invalid["status_code"], STATUS_ERROR)
         self.assertAttributes(invalid, {"protoserve.status_code": "INVALID_ARGUMENT", "protoserve.api": "grpc"})
+
+    def test_requests_refused_before_the_core_are_traced_too(self):
+        # A /v1/recommendations body that is not JSON, and a gRPC-Web body that is not a framed message:
+        # each front-end refuses them itself, and each is still one failed span under the caller's.
+        trace_id = new_trace_id()
+        status, headers, raw = self.client.http("/v1/recommendations", "{not json",
+                                                headers={"traceparent": traceparent(trace_id, "3333333333333333")})
+        self.assertEqual(status, 400, raw)
+        self.assertRegex(headers["traceresponse"], rf"^00-{trace_id}-[0-9a-f]{{16}}-01$")
+        web_headers, (_, trailers) = self.client.grpc_web_raw(
+            "/inference.GRPCInferenceService/ModelInfer", b"\x00\x00",
+            headers={"traceparent": traceparent(new_trace_id(), "4444444444444444")})
+        self.assertEqual(trailers.get("grpc-status"), "3", trailers)  # INVALID_ARGUMENT
+        self.assertIn("traceresponse", web_headers)
+
+        def failed(parent):
+            return [s for s in self.receiver.snapshot() if s["parent_span_id"] == parent]
+        self.assertTrue(wait_until(lambda: failed("3333333333333333") and failed("4444444444444444")))
+        rest, web = failed("3333333333333333")[0], failed("4444444444444444")[0]
+        self.assertEqual(rest["name"], "GetRecommendations")
+        self.assertEqual(rest["span_id"], headers["traceresponse"].split("-")[2])
+        self.assertEqual(rest["status_code"], STATUS_ERROR)
+        self.assertAttributes(rest, {"protoserve.status_code": "INVALID_ARGUMENT", "protoserve.api": "http",
+                                     "protoserve.request_id": headers["x-request-id"]})
+        self.assertEqual(web["name"], "ModelInfer")
+        self.assertEqual(web["status_code"], STATUS_ERROR)
+        self.assertIn("gRPC-Web", web["status_message"])
+        self.assertAttributes(web, {"protoserve.status_code": "INVALID_ARGUMENT"})
 
     def test_a_batch_is_one_execute_span_linked_to_each_request(self):
         # Concurrent calls to version 2 (explicit: no shadow copies, nothing untraced in its batches)

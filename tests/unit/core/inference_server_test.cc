@@ -263,6 +263,26 @@ TEST_F(TracedServerTest, UnsampledFailuresAreExportedAndSuccessesAreNot) {
   for (const SpanData& span : spans) EXPECT_EQ(span.flags, 0);  // exported for its error, not sampled
 }
 
+TEST_F(TracedServerTest, ARequestRefusedByItsFrontEndIsTracedAsAFailure) {
+  InferenceServer server = MakeTraced();
+  RequestContext context;
+  context.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";  // not sampled: errors go all the same
+  {
+    RequestScope scope = server.Refused(&context, "GetRecommendations", InvalidArgument("features: not an array"));
+    EXPECT_FALSE(context.id.empty());  // made, as Prepare does
+    EXPECT_EQ(scope.TraceResponse().substr(0, 36), "00-0af7651916cd43dd8448eb211c80319c-");
+    EXPECT_TRUE(Spans().empty());  // until the front-end has answered
+  }
+  std::vector<SpanData> spans = Spans();
+  ASSERT_EQ(spans.size(), 1u);  // the server span alone: nothing was decoded, queued or encoded
+  EXPECT_EQ(spans[0].name, "GetRecommendations");
+  EXPECT_TRUE(spans[0].error);
+  EXPECT_EQ(spans[0].status_message, "features: not an array");
+  EXPECT_EQ(ToHex(spans[0].parent_span_id), "b7ad6b7169203331");
+  EXPECT_EQ(std::get<std::string>(*Attribute(spans[0], "protoserve.status_code")), "INVALID_ARGUMENT");
+  EXPECT_EQ(std::get<std::string>(*Attribute(spans[0], "protoserve.request_id")), context.id);
+}
+
 TEST(RequestIdTest, MadeIdsAreUniqueAndClientIdsChecked) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(MakeRequestId());
