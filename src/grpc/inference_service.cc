@@ -79,7 +79,13 @@ void InferenceService::StartInfer(const inference::ModelInferRequest& request, g
                    if (status.ok()) status = EncodeInferResult(*decoded, result, response);
                    if (result.scope.traced()) {
                      if (status.ok()) result.scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
-                     if (trailers) AddTraceTrailers(context, result.scope, echo_id ? result.id : std::string());
+                     if (trailers) {
+                       AddTraceTrailers(context, result.scope, echo_id ? result.id : std::string());
+                     } else if (std::string traceresponse = result.scope.TraceResponse(); !traceresponse.empty()) {
+                       // A stream has one set of trailers for all its messages: each
+                       // answer names its own span in-band, as a response parameter.
+                       (*response->mutable_parameters())["traceresponse"].set_string_param(std::move(traceresponse));
+                     }
                    }
                    result.scope.Release();
                    done(status);

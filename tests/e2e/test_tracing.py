@@ -251,6 +251,26 @@ class TracingE2E(unittest.TestCase):
         self.assertEqual(invalid["status_code"], STATUS_ERROR)
         self.assertAttributes(invalid, {"protoserve.status_code": "INVALID_ARGUMENT", "protoserve.api": "grpc"})
 
+    def test_each_streamed_answer_names_its_own_span(self):
+        # ModelStreamInfer: one span per message under the stream's traceparent; each answer carries its
+        # span in-band (parameters["traceresponse"]), since the trailers come once, at the stream's end.
+        TRACE_ID = new_trace_id()
+        answers = list(self.client.inference.ModelStreamInfer(
+            iter([infer_request(request_id="s-1"), infer_request(request_id="s-2")]), timeout=60,
+            metadata=[("traceparent", traceparent(TRACE_ID, "5555555555555555"))]))
+        self.assertEqual([a.error_message for a in answers], ["", ""])
+        returned = [a.infer_response.parameters["traceresponse"].string_param for a in answers]
+        for value in returned:
+            self.assertRegex(value, rf"^00-{TRACE_ID}-[0-9a-f]{{16}}-01$")
+        span_ids = [value.split("-")[2] for value in returned]
+        self.assertNotEqual(span_ids[0], span_ids[1])
+        spans = self.receiver.wait_for(lambda s: set(span_ids) <= {x["span_id"] for x in s})
+        self.assertIsNotNone(spans)
+        for span_id, request_id in zip(span_ids, ("s-1", "s-2")):
+            span = next(x for x in spans if x["span_id"] == span_id)
+            self.assertEqual(span["parent_span_id"], "5555555555555555")
+            self.assertAttributes(span, {"protoserve.request_id": request_id})
+
     def test_requests_refused_before_the_core_are_traced_too(self):
         # A /v1/recommendations body that is not JSON, and a gRPC-Web body that is not a framed message:
         # each front-end refuses them itself, and each is still one failed span under the caller's.
