@@ -276,13 +276,14 @@ figure the median of its rounds.""")
                   "Command: `build/model_alone --model-dir build/model_repository/recommender --batch 1,8,32`")
 
         # ---------------------------------- typed API vs KServe v2 vs REST
-        typed_rows = typed_bench.measure(build, repo, data, seconds=3 if args.quick else 5)
+        typed_seconds = 2 if args.quick else 3
+        typed_rows = typed_bench.measure(build, repo, data, seconds=typed_seconds, rounds=3)
         rep.add("## A typed API vs KServe v2 vs REST (fashion_mnist)\n")
         rep.add("The same model through its own .proto (`FashionMnist.Classify`, dynamic messages: "
                 "docs/typed-apis.md), through KServe v2 ModelInfer, and through both REST twins; one Python client "
                 "for all (pre-serialized requests), so read the server CPU per request. Target (issue 21): typed "
                 "gRPC costs no more than KServe v2 gRPC.\n")
-        rep.add(typed_bench.markdown(typed_rows, 3 if args.quick else 5))
+        rep.add(typed_bench.markdown(typed_rows, typed_seconds, rounds=3))
 
         # ------------------------------------------------- p99 at half load
         peak = max(r["qps"] for r in ps)

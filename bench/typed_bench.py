@@ -16,6 +16,7 @@ import argparse
 import http.client
 import json
 import os
+import statistics
 import struct
 import sys
 import threading
@@ -87,7 +88,7 @@ def run(make, pid, seconds, concurrency):
     counts = [0] * concurrency
     errors = [0] * concurrency
     stop = time.time() + seconds
-    cpu_before, _ = process_usage(pid)
+    cpu_before, cs_before = process_usage(pid)
     started = time.time()
 
     def loop(i):
@@ -103,33 +104,45 @@ def run(make, pid, seconds, concurrency):
     for t in threads:
         t.join()
     elapsed = time.time() - started
-    cpu_after, _ = process_usage(pid)
+    cpu_after, cs_after = process_usage(pid)
     n = max(1, sum(counts))
     return {"requests": sum(counts), "errors": sum(errors), "qps": sum(counts) / elapsed,
-            "server_cpu_us": 1e6 * (cpu_after - cpu_before) / n}
+            "server_cpu_us": 1e6 * (cpu_after - cpu_before) / n, "server_cs": (cs_after - cs_before) / n}
 
 
-def measure(build, repo, data, seconds=3, levels=(1, 4)):
-    """-> [(contender, concurrency, result)], one protoserve process (build/protoserve) for all."""
+def measure(build, repo, data, seconds=3, levels=(1, 4), rounds=3):
+    """-> [(contender, concurrency, result)], one protoserve process (build/protoserve) for all. Per level, the
+    contenders take turns for `rounds` rounds (they share the machine's mood); each figure is the median of its
+    rounds, errors are summed."""
     with open(os.path.join(data, "fashion_mnist_samples.json")) as f:
         image = json.load(f)[0]["image"]
     server = protoserve(build, repo)
     try:
         table = contenders(f"127.0.0.1:{server.ports['grpc']}", server.ports["http"], image)
         rows = []
-        for c in levels:  # the contenders of one level back to back: they share the machine's mood
-            for name, make in table.items():
-                rows.append((name, c, run(make, server.p.pid, seconds, c)))
+        for c in levels:
+            runs = {name: [] for name in table}
+            for _ in range(rounds):
+                for name, make in table.items():
+                    runs[name].append(run(make, server.p.pid, seconds, c))
+            for name, results in runs.items():
+                row = {key: statistics.median(r[key] for r in results)
+                       for key in ("qps", "server_cpu_us", "server_cs")}
+                row["errors"] = sum(r["errors"] for r in results)
+                rows.append((name, c, row))
         return rows
     finally:
         server.stop()
 
 
-def markdown(rows, seconds):
-    lines = ["| contender | concurrency | qps | server CPU us/req | errors |", "|---|---|---|---|---|"]
+def markdown(rows, seconds, rounds=3):
+    lines = ["| contender | concurrency | qps | server CPU us/req | server context switches/req | errors |",
+             "|---|---|---|---|---|---|"]
     for name, c, r in rows:
-        lines.append(f"| {name} | {c} | {r['qps']:,.0f} | {r['server_cpu_us']:.1f} | {r['errors']} |")
-    return "\n".join(lines) + f"\n\nCommand: `{COMMAND} --seconds {seconds}`\n"
+        lines.append(f"| {name} | {c} | {r['qps']:,.0f} | {r['server_cpu_us']:.1f} | {r['server_cs']:.2f} | "
+                     f"{r['errors']} |")
+    return ("\n".join(lines) + f"\n\nMedians of {rounds} alternating rounds of {seconds:g} s per contender. "
+            f"Command: `{COMMAND} --seconds {seconds:g} --rounds {rounds}`\n")
 
 
 def main():
@@ -137,10 +150,11 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("-c", default="1,4", help="concurrency levels, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per level (medians reported)")
     args = parser.parse_args()
     rows = measure(args.build, os.path.join(args.build, "model_repository"), os.path.join(args.build, "data"),
-                   args.seconds, [int(c) for c in args.c.split(",")])
-    print(markdown(rows, args.seconds))
+                   args.seconds, [int(c) for c in args.c.split(",")], args.rounds)
+    print(markdown(rows, args.seconds, args.rounds))
     return 1 if any(r["errors"] for _, _, r in rows) else 0
 
 

@@ -46,6 +46,8 @@ class GrpcServer {
   // Before Start(): `service` (must outlive the server) gets every method
   // the registered services do not have.
   void set_generic_service(grpc::CallbackGenericService* service) { generic_ = service; }
+  // One more service, known only after construction (before Start).
+  void add_service(grpc::Service* service) { services_.push_back(service); }
   Status Start();
   int port() const { return port_; }
   void SetServing(bool serving);
@@ -54,7 +56,7 @@ class GrpcServer {
 
  private:
   const GrpcServerOptions options_;
-  const std::vector<grpc::Service*> services_;
+  std::vector<grpc::Service*> services_;
   grpc::CallbackGenericService* generic_ = nullptr;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

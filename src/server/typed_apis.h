@@ -30,10 +30,13 @@ class TypedApis {
     repository->set_contract_loader(typed::TypedContract::Loader());
   }
 
-  // Both must outlive this object.
+  // Both must outlive this object. The methods the repository's configs
+  // declare now are registered as unary gRPC methods; those of models added
+  // later arrive through the generic service (grpc/typed_service.h).
   TypedApis(const InferenceServer* server, const ModelRepository* repository)
       : methods_(repository),
         grpc_(server, &methods_),
+        unary_(server, &methods_, typed::DeclaredMethodPaths(repository->root())),
         reflection_({::Recommender::service_full_name(), inference::GRPCInferenceService::service_full_name(),
                      protoserve::feedback::v1::Feedback::service_full_name(),
                      protoserve::rollout::v1::Rollout::service_full_name(), "grpc.health.v1.Health",
@@ -45,6 +48,7 @@ class TypedApis {
   // arrive through the generic service.
   grpc::Service* reflection() { return &reflection_; }
   void AttachTo(GrpcServer* grpc, RestRouter* rest, GrpcWebHandler* web) {
+    if (!unary_.paths().empty()) grpc->add_service(&unary_);
     grpc->set_generic_service(&grpc_);
     rest->set_typed(&rest_);
     web->set_typed(&methods_);
@@ -53,6 +57,7 @@ class TypedApis {
  private:
   typed::TypedMethods methods_;
   TypedGrpcService grpc_;
+  TypedUnaryService unary_;
   ReflectionService reflection_;
   TypedRest rest_;
 };

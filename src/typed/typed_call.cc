@@ -1,5 +1,9 @@
 #include "typed/typed_call.h"
 
+#include <algorithm>
+
+#include "core/model_config.h"
+
 namespace protoserve::typed {
 
 std::map<std::string, std::shared_ptr<const TypedContract>> TypedMethods::Contracts() const {
@@ -43,6 +47,23 @@ std::optional<std::string> TypedMethods::ModelForService(std::string_view servic
     if (contract->method()->service()->full_name() == service) return model;
   }
   return std::nullopt;
+}
+
+std::vector<std::string> DeclaredMethodPaths(const std::filesystem::path& root) {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!IsValidModelName(name) || !std::filesystem::is_regular_file(entry.path() / "config.pbtxt", ec)) continue;
+    auto config = LoadModelConfigFile((entry.path() / "config.pbtxt").string(), name);
+    if (!config.ok()) continue;
+    auto method = ConfigParameter(*config, kMethodParameter);
+    if (!method || method->empty()) continue;
+    std::string path = "/" + *method;
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(std::move(path));
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
 }
 
 void InferTyped(const InferenceServer& server, const std::string& model, const std::string& method,

@@ -13,6 +13,7 @@
 #include <google/protobuf/arena.h>
 #include <google/protobuf/message.h>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +49,12 @@ class TypedMethods {
   mutable std::shared_mutex mu_;
   mutable std::map<std::string, std::string, std::less<>> cache_;  // method -> model
 };
+
+// The gRPC paths ("/package.Service/Method") that the models under `root`
+// declare in their config.pbtxt (typed.method), read from the files without
+// loading anything; configs that do not parse are skipped (their load will
+// say why). Lets a front-end register these methods before the models load.
+std::vector<std::string> DeclaredMethodPaths(const std::filesystem::path& root);
 
 // One typed call's state: the arena and the messages on it.
 struct TypedCall {

@@ -359,5 +359,50 @@ class TypedLifecycleE2E(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
 
+class TypedLateModelE2E(unittest.TestCase):
+    """A method declared at start is a registered unary method; a model added later is served all the same
+    (through gRPC's generic service), and a registered method whose model left answers UNIMPLEMENTED."""
+
+    def test_a_model_added_after_start_is_served_and_one_removed_is_unimplemented(self):
+        root = tempfile.mkdtemp(prefix="protoserve-typed-late-")
+        stage = tempfile.mkdtemp(prefix="protoserve-typed-stage-")
+        try:
+            shutil.copytree(os.path.join(REPO, "fashion_mnist"), os.path.join(root, "fashion_mnist"))
+            with Server("--model-control-mode=poll", "--repository-poll-secs=1", repo=root) as server:
+                channel = grpc.insecure_channel(server.target)
+                patient = po_grpc.PatientOutcomeStub(channel)
+                fashion = fm_grpc.FashionMnistStub(channel)
+                with self.assertRaises(grpc.RpcError) as raised:
+                    patient.PredictOutcome(record(PATIENT[0]["features"]), timeout=30)
+                self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+                staged = os.path.join(stage, "patient_outcome")
+                shutil.copytree(os.path.join(REPO, "patient_outcome"), staged)
+                os.rename(staged, os.path.join(root, "patient_outcome"))  # appears whole (one file system: /tmp)
+
+                def answers():
+                    try:
+                        return patient.PredictOutcome(record(PATIENT[0]["features"]), timeout=30)
+                    except grpc.RpcError:
+                        return None
+                self.assertTrue(wait_until(answers, timeout=60), "the model added after start is not served")
+                label, _ = expected_outcome(PATIENT[0]["probability"])
+                self.assertEqual(answers().label, label)
+                self.assertEqual(len(fashion.Classify(fm.Image(pixels=[0.0] * 784), timeout=30).classes), 3)
+                shutil.rmtree(os.path.join(root, "fashion_mnist"))
+
+                def gone():
+                    try:
+                        fashion.Classify(fm.Image(pixels=[0.0] * 784), timeout=30)
+                        return None
+                    except grpc.RpcError as e:
+                        return e.code()
+                self.assertTrue(wait_until(gone, timeout=60), "the removed model still answers")
+                self.assertIn(gone(), (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND))
+                channel.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(stage, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
