@@ -166,7 +166,10 @@ StatusOr<const std::string*> TypedContract::HashedString(const pb::Message& requ
 ModelChoice TypedContract::Choice(const pb::Message& request) const {
   ModelChoice choice;
   const pb::Reflection* r = request.GetReflection();
-  if (model_name_field_) choice.name = r->GetString(request, model_name_field_);
+  if (model_name_field_) {
+    std::string scratch;
+    choice.name = r->GetStringReference(request, model_name_field_, &scratch);
+  }
   if (model_version_field_) choice.version = GetInteger(request, r, model_version_field_, 0);
   return choice;
 }
@@ -313,8 +316,13 @@ Status TypedContract::Encode(const pb::Message& request, const InferenceResponse
 #pragma GCC diagnostic pop
       ids->Reserve(static_cast<int>(answer.items->item_ids.size()));
       for (const std::string& id : answer.items->item_ids) ids->Add()->assign(id);
-      if (items_step_->score.field) {
-        for (float v : answer.items->scores) PutNumber(out, items_step_->score.field, v);
+      if (const FD* scores = items_step_->score.field; scores && scores->cpp_type() == FD::CPPTYPE_FLOAT) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        r->MutableRepeatedField<float>(out, scores)->Add(answer.items->scores.begin(), answer.items->scores.end());
+#pragma GCC diagnostic pop
+      } else if (scores) {
+        for (float v : answer.items->scores) PutNumber(out, scores, v);
       }
       continue;
     }
