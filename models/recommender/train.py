@@ -40,6 +40,26 @@ parameters { key: "INTRA_OP_THREAD_COUNT" value { string_value: "1" } }
 parameters { key: "OPTIMIZE_FOR_INFERENCE" value { string_value: "true" } }
 """
 
+# The seed's Recommender contract, declared like any typed model's
+# (docs/typed-apis.md). Its .proto is proto/recommender.proto, compiled into
+# the server: with no typed.proto the mapping is read against the compiled
+# descriptors and served by the generated Recommender service. Appended to
+# the config by models/recommender_rollout/make_models.py too.
+TYPED_PARAMETERS = """parameters { key: "typed.method" value { string_value: "Recommender/GetRecommendations" } }
+parameters { key: "typed.stream_method" value { string_value: "Recommender/StreamRecommendations" } }
+parameters { key: "typed.input.user_hash" value { string_value: "hash(user_id)" } }
+parameters { key: "typed.input.features" value { string_value: "features" } }
+parameters { key: "typed.output.scores" value { string_value:
+  "top_k items label=item_ids score=scores k=top_k default_k=10 max_k=1000 exclude=exclude_item_ids" } }
+parameters { key: "typed.model_name" value { string_value: "model_name" } }
+parameters { key: "typed.model_version" value { string_value: "model_version" } }
+parameters { key: "typed.reply.model_name" value { string_value: "model_name" } }
+parameters { key: "typed.reply.model_version" value { string_value: "model_version" } }
+parameters { key: "typed.reply.request_id" value { string_value: "request_id" } }
+parameters { key: "typed.error_field" value { string_value: "error_message" } }
+parameters { key: "typed.error_style" value { string_value: "prefix" } }
+"""
+
 
 def make_data(rng):
     """Latent-factor ground truth -> per-user interactions split 80/20."""
@@ -145,7 +165,7 @@ def main():
     root, vdir = common.model_dir(args.repo, "recommender")
     labels = [f"{CATEGORIES[c]}-{np.sum(item_cat[:i] == c):03d}" for i, c in enumerate(item_cat)]
     common.write_labels(os.path.join(root, "labels.txt"), labels)
-    common.write_text(os.path.join(root, "config.pbtxt"), CONFIG)
+    common.write_text(os.path.join(root, "config.pbtxt"), CONFIG + TYPED_PARAMETERS)
     torch.jit.script(model).save(os.path.join(vdir, "model.pt"))
 
     # Reference outputs come from the reloaded TorchScript module (what the server runs).

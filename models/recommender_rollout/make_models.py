@@ -89,7 +89,7 @@ def main():
     root = os.path.join(args.repo, NAME)
     labels = [f"{base.CATEGORIES[c]}-{np.sum(item_cat[:i] == c):03d}" for i, c in enumerate(item_cat)]
     common.write_labels(os.path.join(root, "labels.txt"), labels)
-    common.write_text(os.path.join(root, "config.pbtxt"), CONFIG)
+    common.write_text(os.path.join(root, "config.pbtxt"), CONFIG + base.TYPED_PARAMETERS)
     for version, (what, model) in versions.items():
         model.eval()
         _, vdir = common.model_dir(args.repo, NAME, version)

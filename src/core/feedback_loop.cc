@@ -170,16 +170,16 @@ void FeedbackLoop::Log(LogEntry entry) {
 }
 
 void FeedbackLoop::OnRecommendation(const std::string& request_id, Api api, const std::string& user_id,
-                                    const ModelVersion& model, const Recommendation& result,
+                                    const ModelVersion& model, const std::vector<std::string>& item_ids,
                                     Clock::duration latency) {
   if (!Sampled(request_id, SampleRate(model.config(), true))) return;
   IndexedPrediction indexed;
   indexed.request_id = request_id;
-  indexed.model = result.model_name;
-  indexed.version = result.model_version;
+  indexed.model = model.name();
+  indexed.version = model.version();
   indexed.output.kind = OutputSummary::Kind::kItems;
-  indexed.output.items = result.item_ids;
-  evaluation_.RecordPrediction(indexed.model, indexed.version, static_cast<int64_t>(result.item_ids.size()));
+  indexed.output.items = item_ids;
+  evaluation_.RecordPrediction(indexed.model, indexed.version, static_cast<int64_t>(item_ids.size()));
   if (!writers_.empty()) {
     PredictionRecord record{request_id, std::chrono::system_clock::now(), indexed.model, indexed.version, api,
                             user_id, indexed.output,

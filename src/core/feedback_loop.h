@@ -86,8 +86,9 @@ class FeedbackLoop {
 
   // The facade's hooks, called before the client gets its answer (so its
   // feedback can never arrive first). Cheap; never block on a sink.
+  // A ranked answer (core/recommender.h): `item_ids`, best first.
   void OnRecommendation(const std::string& request_id, Api api, const std::string& user_id,
-                        const ModelVersion& model, const Recommendation& result, Clock::duration latency);
+                        const ModelVersion& model, const std::vector<std::string>& item_ids, Clock::duration latency);
   void OnInference(const std::string& request_id, Api api, const std::string& routing_key, const ModelVersion& model,
                    const InferenceResponse& response, Clock::duration latency);
 

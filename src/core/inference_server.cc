@@ -49,9 +49,8 @@ bool IsValidRequestId(std::string_view id) {
   return true;
 }
 
-InferenceServer::InferenceServer(ModelRepository* repository, const RecommendationEngine* recommender,
-                                 Metrics* metrics, ServerOptions options)
-    : repository_(repository), recommender_(recommender), metrics_(metrics), options_(options) {}
+InferenceServer::InferenceServer(ModelRepository* repository, Metrics* metrics, ServerOptions options)
+    : repository_(repository), metrics_(metrics), options_(options) {}
 
 bool InferenceServer::Ready() const { return state_.load() == ServerState::kReady && repository_->AllReady(); }
 
@@ -81,7 +80,7 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   Prepare(&context);
   std::shared_ptr<RequestTrace> trace;
   if (options_.tracer) {
-    trace = StartTrace(context, "ModelInfer");
+    trace = StartTrace(context, context.operation);
     trace->model = name;
     done = [tracer = options_.tracer, trace, done = std::move(done)](Status status, InferResult result) {
       if (result.model) trace->version = result.model->version();
@@ -119,8 +118,12 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   request.is_cancelled = std::move(context.is_cancelled);
   request.api = context.api;
   request.trace = trace.get();
+  std::shared_ptr<const ItemRanking> ranking = std::move(decoded->ranking);
   std::function<void(const InferenceResponse&)> compare;
-  if (route->shadow) {
+  std::function<void(const RankedItems&)> compare_items;
+  if (route->shadow && ranking) {
+    compare_items = MirrorRankingToShadow(request, *route->primary, route->shadow, ranking, metrics_);
+  } else if (route->shadow) {
     compare = MirrorToShadow(request, *route->primary, route->shadow, metrics_, decoded->inputs_are_views);
   }
   std::shared_ptr<ModelVersion> primary = route->primary;
@@ -130,49 +133,34 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   pending->model = std::move(primary);
   // The prediction log: recorded before the client has its answer (its feedback cannot come first).
   std::string routing_key = feedback_loop_ ? std::move(decoded->routing_key) : std::string();
-  Status queued = raw->Infer(std::move(request), [pending, compare = std::move(compare), done, loop = feedback_loop_,
-                                                  api = context.api, start, routing_key = std::move(routing_key)](
+  Status queued = raw->Infer(std::move(request), [pending, compare = std::move(compare),
+                                                  compare_items = std::move(compare_items),
+                                                  ranking = std::move(ranking), done, loop = feedback_loop_,
+                                                  api = context.api, start,
+                                                  routing_key = std::move(routing_key)](
                                                      Status status, InferenceResponse response) {
+    if (status.ok() && ranking) {
+      auto items = RankItems(*pending->model, response, *ranking);
+      if (items.ok()) {
+        pending->items = std::move(items).value();
+        if (compare_items) compare_items(pending->items);
+      } else {
+        status = items.status();
+      }
+    }
     if (status.ok() && compare) compare(response);
     if (status.ok() && loop) {
-      loop->OnInference(pending->id, api, routing_key, *pending->model, response, Clock::now() - start);
+      if (ranking) {
+        loop->OnRecommendation(pending->id, api, routing_key, *pending->model, pending->items.item_ids,
+                               Clock::now() - start);
+      } else {
+        loop->OnInference(pending->id, api, routing_key, *pending->model, response, Clock::now() - start);
+      }
     }
     pending->response = std::move(response);
     done(std::move(status), std::move(*pending));
   });
   if (!queued.ok()) done(std::move(queued), std::move(*pending));
-}
-
-void InferenceServer::Recommend(RequestContext context, RecommendationQuery query, RecommendDone done) const {
-  Prepare(&context);
-  if (options_.tracer) {
-    std::shared_ptr<RequestTrace> trace = StartTrace(context, "GetRecommendations");
-    trace->model = query.model_name.empty() ? recommender_->default_model() : query.model_name;
-    query.trace = trace.get();
-    done = [tracer = options_.tracer, trace, done = std::move(done)](Status status, Recommendation result,
-                                                                      RequestScope scope) {
-      trace->encode_start = Clock::now();
-      scope.FinishTraceOnRelease(tracer, trace, status);
-      done(std::move(status), std::move(result), std::move(scope));
-    };
-  }
-  query.deadline = context.deadline;
-  query.is_cancelled = std::move(context.is_cancelled);
-  query.api = context.api;
-  auto scope = std::make_shared<RequestScope>(metrics_, context.api);
-  const Clock::time_point start = feedback_loop_ ? Clock::now() : Clock::time_point();
-  std::string user_id = feedback_loop_ ? std::string(query.user_id) : std::string();
-  Status queued = recommender_->Recommend(
-      std::move(query), [scope, done, id = std::move(context.id), api = context.api, loop = feedback_loop_, start,
-                         user_id = std::move(user_id)](Status status, Recommendation result) {
-        result.request_id = id;
-        if (status.ok() && loop && result.answered_by) {
-          loop->OnRecommendation(id, api, user_id, *result.answered_by, result, Clock::now() - start);
-        }
-        result.answered_by.reset();
-        done(std::move(status), std::move(result), std::move(*scope));
-      });
-  if (!queued.ok()) done(std::move(queued), Recommendation{}, std::move(*scope));
 }
 
 StatusOr<bool> InferenceServer::ModelReady(const std::string& name, std::string_view version) const {

@@ -1,6 +1,6 @@
 // InferenceServer: the one request path every front-end calls.
 //
-// gRPC (KServe v2 and Recommender), REST (/v2 and /v1), gRPC-Web and any
+// gRPC (KServe v2, typed APIs, Recommender), REST (/v2 and /v1), gRPC-Web and any
 // future front-end decode their wire format, call this facade and encode
 // what it hands back; none of them holds request logic of its own. The
 // facade owns, in one place:
@@ -47,6 +47,7 @@ struct RequestContext {
   std::string traceparent;                                 // W3C trace context, if the caller sent one
   std::string tracestate;                                  // its W3C tracestate, if any
   int64_t request_bytes = -1;  // the request's size on the wire, when known (traced requests)
+  const char* operation = "ModelInfer";  // the trace's server span name (e.g. the typed method's)
 };
 
 // A core request decoded from the wire, produced only once the model is known.
@@ -59,6 +60,10 @@ struct DecodedRequest {
   // Inputs are views into a wire message that may die before a shadow copy
   // finishes: the shadow then gets deep copies.
   bool inputs_are_views = false;
+  // The answer is a ranked list of items (core/recommender.h): the answering
+  // version ranks them (InferResult::items), the prediction log records them
+  // and a shadow is compared by top-k overlap.
+  std::shared_ptr<const ItemRanking> ranking = nullptr;
 };
 
 // Kept by the front-end until it hands the answer to the wire: the version
@@ -116,6 +121,7 @@ struct InferResult {
   InferenceResponse response;
   std::string id;  // the request id to echo
   RequestScope scope;
+  RankedItems items;  // when the decoded request asked for a ranking
 };
 
 struct ServerOptions {
@@ -135,11 +141,9 @@ class InferenceServer {
   // default (for bounds checks before parsing, e.g. max_request_elements()).
   using Decode = std::function<StatusOr<DecodedRequest>(const ModelVersion& model)>;
   using InferDone = std::function<void(Status, InferResult)>;
-  using RecommendDone = std::function<void(Status, Recommendation, RequestScope)>;
 
   // All must outlive the server; `metrics` may be null.
-  InferenceServer(ModelRepository* repository, const RecommendationEngine* recommender, Metrics* metrics,
-                  ServerOptions options);
+  InferenceServer(ModelRepository* repository, Metrics* metrics, ServerOptions options);
 
   void set_state(ServerState state) { state_.store(state); }
   ServerState state() const { return state_.load(); }
@@ -155,8 +159,6 @@ class InferenceServer {
   // exactly once, possibly before this returns.
   void Infer(RequestContext context, const std::string& name, std::string_view version, const Decode& decode,
              InferDone done) const;
-  // The seed's GetRecommendations through the same context rules.
-  void Recommend(RequestContext context, RecommendationQuery query, RecommendDone done) const;
 
   // Known model: ready or not; unknown model: NOT_FOUND.
   StatusOr<bool> ModelReady(const std::string& name, std::string_view version) const;
@@ -198,7 +200,6 @@ class InferenceServer {
 
  private:
   ModelRepository* const repository_;
-  const RecommendationEngine* const recommender_;
   // Starts `context`'s trace and wraps `done` to finish it (tracing on).
   std::shared_ptr<RequestTrace> StartTrace(const RequestContext& context, const char* operation) const;
 

@@ -13,16 +13,17 @@ Status CheckShape(const ModelConfig& config, const inference::ModelInput& spec, 
   Shape expected;
   if (batched) expected.push_back(-1);
   expected.insert(expected.end(), spec.dims().begin(), spec.dims().end());
-  const std::string want = ShapeToString(expected) + (batched ? " (first dim is the batch)" : "");
+  // Built only for an error: this runs for every input of every request.
+  auto want = [&] { return ShapeToString(expected) + (batched ? " (first dim is the batch)" : ""); };
   if (shape.size() != rank) {
-    return InvalidArgument("input '" + spec.name() + "': shape " + ShapeToString(shape) + " does not match " + want);
+    return InvalidArgument("input '" + spec.name() + "': shape " + ShapeToString(shape) + " does not match " + want());
   }
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 0) {
       return InvalidArgument("input '" + spec.name() + "': negative dim in shape " + ShapeToString(shape));
     }
     if (expected[i] != -1 && shape[i] != expected[i]) {
-      return InvalidArgument("input '" + spec.name() + "': shape " + ShapeToString(shape) + " does not match " + want);
+      return InvalidArgument("input '" + spec.name() + "': shape " + ShapeToString(shape) + " does not match " + want());
     }
   }
   if (batched && (shape[0] < 1 || shape[0] > config.max_batch_size())) {

@@ -1,11 +1,10 @@
-// RecommendationEngine: the seed's GetRecommendations contract on top of the core.
-//
-// Shared by the gRPC Recommender service and the REST /v1/recommendations
-// route so both validate and answer identically. A query becomes a request
-// to a model with inputs `user_hash` (INT64 [1,1]) and `features` (FP32
-// [1,N], N from the model config) and output `scores` (FP32 [1,items]) whose
-// label file holds the item ids; the answer is the top-k items, highest
-// score first.
+// What the core keeps of the recommender: the user-id hash and the ranking
+// of labelled items. The Recommender contract itself (which request fields
+// fill which tensor, what the answer holds, validation) is the model's typed
+// mapping (docs/typed-apis.md); the core only ranks an output whose label
+// file names the items, when a decoded request asks for it (ItemRanking), so
+// the answer's items are known to the prediction log (feedback joins clicks
+// to them) and to shadow comparison (top-k overlap).
 //
 // user_hash is FNV-1a 64 of the UTF-8 user_id, masked to 63 bits, so any
 // client can reproduce it (see UserHash).
@@ -13,67 +12,50 @@
 
 #include <cstdint>
 #include <functional>
-#include <span>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "core/dynamic_batcher.h"
-#include "core/model_repository.h"
+#include "core/inference.h"
+#include "core/metrics.h"
+#include "core/model_version.h"
+#include "core/status.h"
 
 namespace protoserve {
 
-inline constexpr int32_t kDefaultTopK = 10;
-inline constexpr int32_t kMaxTopK = 1000;
 inline constexpr size_t kMaxUserIdBytes = 256;
 
 // FNV-1a 64 (offset 0xcbf29ce484222325, prime 0x100000001b3) & 0x7fffffffffffffff.
 uint64_t UserHash(std::string_view user_id);
 
-struct RecommendationQuery {
-  std::string_view user_id;
-  std::span<const float> features;
-  int32_t top_k = 0;  // 0: kDefaultTopK
-  std::vector<std::string> exclude_item_ids;
-  std::string model_name;     // empty: the server's default recommender model
-  int64_t model_version = 0;  // 0: the model's default version
-  Clock::time_point deadline = Clock::time_point::max();
-  std::function<bool()> is_cancelled;
-  Api api = Api::kGrpc;  // for metrics only
-  RequestTrace* trace = nullptr;  // tracing only: told the route, passed to the request
+// A request whose answer is a ranked list of items: the `k` highest scores
+// of output `output` (one score per item, its label file naming the items),
+// best first, never one of `excluded`.
+struct ItemRanking {
+  std::string output;
+  int32_t k = 1;
+  std::vector<std::string> excluded;
 };
 
-struct Recommendation {
+struct RankedItems {
   std::vector<std::string> item_ids;
   std::vector<float> scores;
-  std::string model_name;
-  int64_t model_version = 0;
-  std::string request_id;  // set by the facade (InferenceServer::Recommend)
-  // The version that answered (for the facade's prediction log; may be null).
-  std::shared_ptr<ModelVersion> answered_by;
 };
 
-// Checks the parts of a query that need no model: user_id, top_k, finite features.
-Status ValidateQuery(const RecommendationQuery& query);
+// Ranks the first row of `response`'s output `ranking.output` with the labels
+// of `model`. FAILED_PRECONDITION when the model has no such output with a label file.
+StatusOr<RankedItems> RankItems(const ModelVersion& model, const InferenceResponse& response,
+                                const ItemRanking& ranking);
 
-class RecommendationEngine {
- public:
-  // `metrics` (may be null) receives shadow-agreement observations.
-  RecommendationEngine(const ModelRepository* repository, std::string default_model, Metrics* metrics = nullptr);
-
-  // Validates and queues `query`. On error `done` is not called.
-  Status Recommend(RecommendationQuery query, std::function<void(Status, Recommendation)> done) const;
-
-  const std::string& default_model() const { return default_model_; }
-
- private:
-  // Runs `request` on `model` and calls `done` with its top-k.
-  static Status Run(std::shared_ptr<ModelVersion> model, InferenceRequest request, int32_t k,
-                    std::vector<bool> excluded, std::function<void(Status, Recommendation)> done);
-
-  const ModelRepository* const repository_;
-  const std::string default_model_;
-  Metrics* const metrics_;
-};
+// Queues `request` (whose inputs it shares) on `shadow` (Api::kShadow);
+// returns what the primary's ranked answer must be passed to, so the two
+// are compared by top-k overlap (|A and B| / |A|); null when the shadow did
+// not take the request.
+std::function<void(const RankedItems&)> MirrorRankingToShadow(const InferenceRequest& request,
+                                                             const ModelVersion& primary,
+                                                             const std::shared_ptr<ModelVersion>& shadow,
+                                                             std::shared_ptr<const ItemRanking> ranking,
+                                                             Metrics* metrics);
 
 }  // namespace protoserve

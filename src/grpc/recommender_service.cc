@@ -4,25 +4,19 @@
 #include "grpc/grpc_status.h"
 #include "grpc/ordered_stream.h"
 #include "grpc/trace_metadata.h"
+#include "typed/typed_call.h"
 
 namespace protoserve {
 
 namespace {
 
-RecommendationQuery ToQuery(const RecommendationRequest& request) {
-  RecommendationQuery query;
-  query.user_id = request.user_id();
-  query.features = std::span<const float>(request.features().data(), request.features_size());
-  query.top_k = request.top_k();
-  query.exclude_item_ids.assign(request.exclude_item_ids().begin(), request.exclude_item_ids().end());
-  query.model_name = request.model_name();
-  query.model_version = request.model_version();
-  return query;
-}
+const std::string kGetRecommendations = "/Recommender/GetRecommendations";
+const std::string kStreamRecommendations = "/Recommender/StreamRecommendations";
 
 RequestContext CallContext(const InferenceServer& server, grpc::CallbackServerContext* context,
                            const RecommendationRequest& request) {
   RequestContext call{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}, {}, -1};
+  call.operation = "GetRecommendations";
   if (server.tracing()) {
     ReadTraceMetadata(*context, &call);
     call.request_bytes = static_cast<int64_t>(request.ByteSizeLong());
@@ -45,38 +39,34 @@ std::string ClientRequestId(grpc::CallbackServerContext* context) {
   return value;
 }
 
-void FillResponse(Recommendation result, RecommendationResponse* response) {
-  response->mutable_item_ids()->Reserve(result.item_ids.size());
-  for (auto& id : result.item_ids) response->add_item_ids(std::move(id));
-  response->mutable_scores()->Add(result.scores.begin(), result.scores.end());
-  response->set_model_name(result.model_name);
-  response->set_model_version(result.model_version);
-  response->set_request_id(std::move(result.request_id));
-}
-
 class RecommendationStream final : public OrderedStreamReactor<RecommendationRequest, RecommendationResponse> {
  public:
-  RecommendationStream(const InferenceServer* server, grpc::CallbackServerContext* context)
-      : server_(server), context_(context) {}
+  RecommendationStream(const InferenceServer* server, const std::string* default_model,
+                       grpc::CallbackServerContext* context)
+      : server_(server), default_model_(default_model), context_(context) {}
 
  private:
   void Process(std::unique_ptr<RecommendationRequest> request,
                std::function<void(RecommendationResponse)> done) override {
-    // Recommend() copies what it needs from the request before returning.
-    server_->Recommend(CallContext(*server_, context_, *request), ToQuery(*request),
-                       [done](Status status, Recommendation result, RequestScope scope) {
-                         RecommendationResponse response;
-                         if (status.ok()) {
-                           FillResponse(std::move(result), &response);
-                         } else {
-                           response.set_error_message(status.ToString());
-                         }
-                         scope.Release();
-                         done(std::move(response));
-                       });
+    // Both messages live until the answer is handed over.
+    std::shared_ptr<const RecommendationRequest> message(std::move(request));
+    auto response = std::make_shared<RecommendationResponse>();
+    typed::InferCompiled(*server_, *default_model_, kStreamRecommendations, CallContext(*server_, context_, *message),
+                         *message, response.get(),
+                         [server = server_, default_model = default_model_, message, response, done](
+                             Status status, InferResult result) {
+                           if (!status.ok()) {
+                             response->Clear();
+                             typed::SetCompiledError(*server, *default_model, kStreamRecommendations, status,
+                                                     response.get());
+                           }
+                           result.scope.Release();
+                           done(std::move(*response));
+                         });
   }
 
   const InferenceServer* const server_;
+  const std::string* const default_model_;
   grpc::CallbackServerContext* const context_;
 };
 
@@ -84,7 +74,7 @@ class RecommendationStream final : public OrderedStreamReactor<RecommendationReq
 
 grpc::ServerBidiReactor<RecommendationRequest, RecommendationResponse>* RecommenderService::StreamRecommendations(
     grpc::CallbackServerContext* context) {
-  auto* stream = new RecommendationStream(server_, context);
+  auto* stream = new RecommendationStream(server_, &default_model_, context);
   stream->Begin();
   return stream;
 }
@@ -98,16 +88,17 @@ grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackS
   // The id the server makes goes back in the answer's request_id only: an
   // x-request-id trailer as well cost a traced call ~8% of its CPU
   // (bench/tracing_bench.py at ratio 0.01; docs/observability.md).
-  server_->Recommend(std::move(call), ToQuery(*request),
-                     [reactor, response, context](Status status, Recommendation result, RequestScope scope) {
-                       if (status.ok()) FillResponse(std::move(result), response);
-                       if (scope.traced()) {
-                         if (status.ok()) scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
-                         AddTraceTrailers(context, scope, {});
-                       }
-                       scope.Release();
-                       reactor->Finish(ToGrpcStatus(status));
-                     });
+  typed::InferCompiled(*server_, default_model_, kGetRecommendations, std::move(call), *request, response,
+                       [reactor, response, context](Status status, InferResult result) {
+                         if (result.scope.traced()) {
+                           if (status.ok()) {
+                             result.scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
+                           }
+                           AddTraceTrailers(context, result.scope, {});
+                         }
+                         result.scope.Release();
+                         reactor->Finish(ToGrpcStatus(status));
+                       });
   return reactor;
 }
 

@@ -1,5 +1,10 @@
-// The seed's Recommender gRPC service: a thin translation between
-// RecommendationRequest/Response and the core facade (InferenceServer::Recommend).
+// The seed's Recommender gRPC service: the generated service on the callback
+// API, serving the Recommender contract that the recommender models declare
+// in their config.pbtxt (docs/typed-apis.md: a contract compiled into the
+// server is served through its generated service). Every field is read and
+// written by the model's TypedContract (typed::InferCompiled) on the
+// generated messages; this file only adds the wire concerns (deadline,
+// cancellation, request id, trace metadata, streaming order).
 #pragma once
 
 #include "core/inference_server.h"
@@ -10,8 +15,9 @@ namespace protoserve {
 
 class RecommenderService final : public ::Recommender::CallbackService {
  public:
-  // `server` must outlive the service.
-  explicit RecommenderService(const InferenceServer* server) : server_(server) {
+  // `server` must outlive the service; `default_model` answers requests that name none.
+  RecommenderService(const InferenceServer* server, std::string default_model)
+      : server_(server), default_model_(std::move(default_model)) {
     SetMessageAllocatorFor_GetRecommendations(&allocator_);
   }
 
@@ -26,6 +32,7 @@ class RecommenderService final : public ::Recommender::CallbackService {
 
  private:
   const InferenceServer* const server_;
+  const std::string default_model_;
   ArenaMessageAllocator<RecommendationRequest, RecommendationResponse> allocator_;
 };
 

@@ -326,37 +326,25 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
   if (method == kRecommend) {
     auto request = ParseMessage<RecommendationRequest>(bytes);
     if (!request.ok()) return Refuse(std::move(context), "GetRecommendations", request.status(), done, trace);
-    RecommendationQuery query;
-    query.user_id = request->user_id();
-    query.features = std::span<const float>(request->features().data(), request->features_size());
-    query.top_k = request->top_k();
-    query.exclude_item_ids.assign(request->exclude_item_ids().begin(), request->exclude_item_ids().end());
-    query.model_name = request->model_name();
-    query.model_version = request->model_version();
     if (trace) {
       server_->Prepare(&context);
       trace->request_id = context.id;
     }
-    // Recommend copies what it needs from the query before returning.
-    server_->Recommend(std::move(context), std::move(query), [done, trace](Status status, Recommendation result,
-                                                                           RequestScope scope) {
-      std::string encoded;
-      if (status.ok()) {
-        RecommendationResponse response;
-        for (auto& id : result.item_ids) response.add_item_ids(std::move(id));
-        response.mutable_scores()->Add(result.scores.begin(), result.scores.end());
-        response.set_model_name(result.model_name);
-        response.set_model_version(result.model_version);
-        response.set_request_id(std::move(result.request_id));
-        encoded = Serialize(response);
-      }
-      if (trace && scope.traced()) {
-        scope.set_response_bytes(static_cast<int64_t>(encoded.size()));
-        trace->traceresponse = scope.TraceResponse();
-      }
-      scope.Release();
-      done(status, std::move(encoded));
-    });
+    context.operation = "GetRecommendations";
+    auto call = std::make_shared<std::pair<RecommendationRequest, RecommendationResponse>>();
+    call->first = std::move(request).value();
+    static const std::string kMethod(kRecommend);
+    typed::InferCompiled(*server_, recommender_model_, kMethod, std::move(context), call->first, &call->second,
+                         [done, trace, call](Status status, InferResult result) {
+                           std::string encoded;
+                           if (status.ok()) encoded = Serialize(call->second);
+                           if (trace && result.scope.traced()) {
+                             result.scope.set_response_bytes(static_cast<int64_t>(encoded.size()));
+                             trace->traceresponse = result.scope.TraceResponse();
+                           }
+                           result.scope.Release();
+                           done(status, std::move(encoded));
+                         });
     return;
   }
   if (!StartsWith(method, kInferencePrefix)) {

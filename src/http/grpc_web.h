@@ -99,6 +99,8 @@ class GrpcWebHandler {
   void set_site(StaticSite site) { site_ = std::move(site); }
   // Serve the typed APIs of the loaded models too (`methods` must outlive this).
   void set_typed(const typed::TypedMethods* methods) { typed_ = methods; }
+  // The model answering Recommender calls that name none (--recommender-model).
+  void set_recommender_model(std::string model) { recommender_model_ = std::move(model); }
 
   // True if this handler answers `request`: a gRPC-Web POST, an OPTIONS
   // preflight of a gRPC-Web path (CORS on), or a GET of a site file.
@@ -130,6 +132,7 @@ class GrpcWebHandler {
   const CorsPolicy cors_;
   std::optional<StaticSite> site_;
   const typed::TypedMethods* typed_ = nullptr;
+  std::string recommender_model_ = "recommender";
 };
 
 }  // namespace protoserve

@@ -6,45 +6,35 @@
 //
 // Only user_id and features are needed; a missing or null field means the
 // same as an unset protobuf field. Parsing checks JSON types only (400
-// naming the field); everything else is InferenceServer::Recommend's,
-// shared with gRPC, so both answer and refuse identically.
+// naming the field) into the generated RecommendationRequest; everything
+// else is the Recommender contract's (typed::InferCompiled), shared with
+// gRPC, so both answer and refuse identically.
 // Thread-safety: Recommend may be called concurrently.
 #pragma once
 
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "core/inference_server.h"
 #include "http/http_handler.h"
+#include "recommender.pb.h"
 
 namespace protoserve {
 
-// The owned fields of a parsed request; query() views them.
-struct RecommendationJson {
-  std::string user_id;
-  std::vector<float> features;
-  int32_t top_k = 0;
-  std::vector<std::string> exclude_item_ids;
-  std::string model_name;
-  int64_t model_version = 0;
-
-  // Valid while this object is alive and unchanged.
-  RecommendationQuery query() const;
-};
-
-StatusOr<RecommendationJson> ParseRecommendationJson(std::string_view body);
-std::string RecommendationToJson(const Recommendation& recommendation);
+StatusOr<RecommendationRequest> ParseRecommendationJson(std::string_view body);
+std::string RecommendationToJson(const RecommendationResponse& response);
 
 class RecommendRest {
  public:
-  // `server` must outlive this object.
-  explicit RecommendRest(const InferenceServer* server) : server_(server) {}
+  // `server` must outlive this object; `default_model` answers requests that name none.
+  RecommendRest(const InferenceServer* server, std::string default_model)
+      : server_(server), default_model_(std::move(default_model)) {}
 
   void Recommend(const HttpRequest& request, Responder responder) const;
 
  private:
   const InferenceServer* const server_;
+  const std::string default_model_;
 };
 
 }  // namespace protoserve

@@ -25,7 +25,6 @@
 #include "core/feedback_loop.h"
 #include "core/inference_server.h"
 #include "core/model_repository.h"
-#include "core/recommender.h"
 #include "grpc/feedback_service.h"
 #include "grpc/grpc_server.h"
 #include "grpc/inference_service.h"
@@ -142,7 +141,6 @@ int main(int argc, char** argv) {
     spdlog::info("repository files may also resolve inside {} (--allow-symlinks-within)", flags.allow_symlinks_within);
   }
   repository.set_max_tensor_elements(flags.max_tensor_elements);
-  RecommendationEngine recommender(&repository, flags.recommender_model, &metrics);
   ServerOptions server_options;
   server_options.default_timeout = std::chrono::seconds(flags.request_timeout_secs);
   server_options.explicit_control = flags.model_control_mode == "explicit";
@@ -159,7 +157,7 @@ int main(int argc, char** argv) {
     }
   }
   // The one request path: every front-end below only translates to it.
-  InferenceServer server(&repository, &recommender, &metrics, server_options);
+  InferenceServer server(&repository, &metrics, server_options);
   // The prediction log, the feedback join window and the online metrics.
   FeedbackLoopOptions feedback_options;
   feedback_options.window_entries = static_cast<size_t>(flags.feedback_window_entries);
@@ -205,12 +203,13 @@ int main(int argc, char** argv) {
   RolloutRest rollout_rest(&server);
   FeedbackService feedback_service(&server);
   FeedbackRest feedback_rest(&server);
-  RecommenderService recommender_service(&server);
+  RecommenderService recommender_service(&server, flags.recommender_model);
   InferenceService inference_service(&server);
   KServeRest kserve_rest(&server);
-  RecommendRest recommend_rest(&server);
+  RecommendRest recommend_rest(&server, flags.recommender_model);
   RestRouter rest_router(&kserve_rest, &recommend_rest, &repository, &metrics);
   GrpcWebHandler grpc_web(&server, CorsPolicy(flags.cors_allowed_origins));
+  grpc_web.set_recommender_model(flags.recommender_model);
   if (flags.web_ui) {
     std::string dir = flags.web_ui_dir;
     if (dir.empty()) {

@@ -92,11 +92,85 @@ void InferTyped(const InferenceServer& server, const std::string& model, const s
                      status = Unavailable("model '" + result.model->name() + "' no longer has a typed API");
                    } else {
                      call->response = call->response_contract->NewResponse(&call->arena);
-                     status = call->response_contract->Encode(*call->request, result.response, *result.model,
-                                                               call->response);
+                     status = call->response_contract->Encode(*call->request, result, call->response);
                    }
                  }
                  done(std::move(status), call, std::move(result));
+               });
+}
+
+namespace {
+
+// The contract of `version` when it is `method`'s compiled contract (whose
+// messages are then the generated ones); else FAILED_PRECONDITION naming what it serves.
+StatusOr<std::shared_ptr<const TypedContract>> CompiledContractOf(const ModelVersion& version,
+                                                                  const std::string& method) {
+  std::shared_ptr<const TypedContract> contract = ContractOf(version);
+  if (contract && contract->Serves(method) && contract->compiled()) return contract;
+  std::string why = " (its .proto differs from the compiled one)";
+  if (!contract) {
+    why = " (it declares no typed API)";
+  } else if (!contract->Serves(method)) {
+    why = " (it serves " + contract->method_path() + ")";
+  }
+  return FailedPrecondition("model '" + version.name() + "' does not serve " + method + why);
+}
+
+// The contract whose selector fields say which model answers: the default
+// model's, else that of any ready version serving `method`.
+std::shared_ptr<const TypedContract> SelectorContract(const ModelRepository& repository,
+                                                      const std::string& default_model, const std::string& method) {
+  if (auto version = repository.Get(default_model, 0); version.ok()) {
+    auto contract = ContractOf(**version);
+    if (contract && contract->Serves(method) && contract->compiled()) return contract;
+  }
+  for (const auto& version : repository.ReadyVersions()) {
+    auto contract = ContractOf(*version);
+    if (contract && contract->Serves(method) && contract->compiled()) return contract;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool SetCompiledError(const InferenceServer& server, const std::string& default_model, const std::string& method,
+                      const Status& status, google::protobuf::Message* response) {
+  auto contract = SelectorContract(server.repository(), default_model, method);
+  return contract && contract->SetError(status, response);
+}
+
+void InferCompiled(const InferenceServer& server, const std::string& default_model, const std::string& method,
+                   RequestContext context, const google::protobuf::Message& request,
+                   google::protobuf::Message* response, CompiledDone done) {
+  ModelChoice choice;
+  std::string name_field;
+  if (auto selector = SelectorContract(server.repository(), default_model, method)) {
+    choice = selector->Choice(request);
+    name_field = selector->model_name_field();
+  }
+  if (choice.name.empty()) {
+    choice.name = default_model;
+  } else if (!IsValidModelName(choice.name)) {
+    InferResult refused;
+    refused.id = context.id;
+    return done(InvalidArgument((name_field.empty() ? "model name" : name_field) + ": '" + choice.name +
+                                "' is not a valid model name"),
+                std::move(refused));
+  }
+  auto decode = [&](const ModelVersion& version) -> StatusOr<DecodedRequest> {
+    ASSIGN_OR_RETURN(auto contract, CompiledContractOf(version, method));
+    DecodedRequest decoded;
+    RETURN_IF_ERROR(contract->Decode(request, &decoded));
+    return decoded;
+  };
+  const std::string version = choice.version == 0 ? std::string() : std::to_string(choice.version);
+  server.Infer(std::move(context), choice.name, version, decode,
+               [&request, response, &method, done = std::move(done)](Status status, InferResult result) {
+                 if (status.ok()) {
+                   auto contract = CompiledContractOf(*result.model, method);
+                   status = contract.ok() ? (*contract)->Encode(request, result, response) : contract.status();
+                 }
+                 done(std::move(status), std::move(result));
                });
 }
 

@@ -78,4 +78,27 @@ using TypedDone = std::function<void(Status, std::shared_ptr<TypedCall> call, In
 void InferTyped(const InferenceServer& server, const std::string& model, const std::string& method,
                 RequestContext context, const ParseBody& parse, TypedDone done);
 
+// A call to a contract compiled into the server (TypedContract::compiled(),
+// docs/typed-apis.md): the generated service hands its generated messages,
+// which outlive `done`, as does `method`: the contract's unary method path
+// ("/Service/Method") or its typed.stream_method's, served with the same
+// mapping, message by message. The answering model is the one the request names through the
+// contract's typed.model_name / typed.model_version fields, else
+// `default_model`: it must declare this compiled contract
+// (FAILED_PRECONDITION otherwise). Checks run in the facade's order: the
+// model (INVALID_ARGUMENT for a bad name, NOT_FOUND), then the body
+// (Decode), then routing; on success `response` holds the answer (Encode,
+// with its reply fields). `done` is called exactly once; `result.scope`
+// must be released by the front-end once it has written the answer.
+using CompiledDone = std::function<void(Status, InferResult result)>;
+void InferCompiled(const InferenceServer& server, const std::string& default_model, const std::string& method,
+                   RequestContext context, const google::protobuf::Message& request,
+                   google::protobuf::Message* response, CompiledDone done);
+
+// A streamed message that failed: writes "CODE: message" into the
+// contract's typed.error_field of `response`; false when no contract of
+// `method` declares one.
+bool SetCompiledError(const InferenceServer& server, const std::string& default_model, const std::string& method,
+                      const Status& status, google::protobuf::Message* response);
+
 }  // namespace protoserve::typed

@@ -133,16 +133,74 @@ StatusOr<const pb::Message*> Walk(const pb::Message& root, const FieldPath& path
 
 }  // namespace
 
+StatusOr<int64_t> TypedContract::RequestedK(const pb::Message& request, const OutputStep& step) const {
+  if (!step.k_field) return step.default_k;
+  const int64_t asked = GetInteger(request, request.GetReflection(), step.k_field, 0);
+  if (asked < 0 || asked > step.max_k) {
+    const std::string& name = step.k_field->name();
+    if (prefix_errors_) {
+      return InvalidArgument(name + ": " + std::to_string(asked) + " is outside [0, " + std::to_string(step.max_k) +
+                             "] (0 means " + std::to_string(step.default_k) + ")");
+    }
+    return InvalidArgument("field '" + name + "' must " +
+                           (asked < 0 ? std::string("not be negative") : "be at most " + std::to_string(step.max_k)));
+  }
+  return asked > 0 ? asked : step.default_k;
+}
+
+StatusOr<const std::string*> TypedContract::HashedString(const pb::Message& request, const InputPlan& plan) const {
+  ASSIGN_OR_RETURN(const pb::Message* m, Walk(request, plan.fields[0]));
+  const std::string& text = m->GetReflection()->GetStringReference(*m, plan.fields[0].leaf(), nullptr);
+  if (text.empty() || text.size() > kMaxUserIdBytes) {
+    const std::string& name = plan.fields[0].name;
+    if (!prefix_errors_) {
+      return InvalidArgument("field '" + name + "' must hold 1 to " + std::to_string(kMaxUserIdBytes) + " bytes");
+    }
+    return InvalidArgument(text.empty() ? name + ": must not be empty"
+                                        : name + ": " + std::to_string(text.size()) + " bytes, at most " +
+                                              std::to_string(kMaxUserIdBytes) + " allowed");
+  }
+  return &text;
+}
+
+ModelChoice TypedContract::Choice(const pb::Message& request) const {
+  ModelChoice choice;
+  const pb::Reflection* r = request.GetReflection();
+  if (model_name_field_) {
+    std::string scratch;
+    choice.name = r->GetStringReference(request, model_name_field_, &scratch);
+  }
+  if (model_version_field_) choice.version = GetInteger(request, r, model_version_field_, 0);
+  return choice;
+}
+
 Status TypedContract::Decode(const pb::Message& request, DecodedRequest* out) const {
+  // The documented order of checks: hashed strings (the routing key), k, then the other fields.
+  for (const InputPlan& plan : inputs_) {
+    if (plan.user_hash) RETURN_IF_ERROR(HashedString(request, plan).status());
+  }
+  for (const OutputPlan& plan : outputs_) {
+    for (const OutputStep& step : plan.steps) {
+      if (step.kind != OutputStep::kTopK) continue;
+      ASSIGN_OR_RETURN(const int64_t k, RequestedK(request, step));
+      if (!step.items) continue;
+      auto ranking = std::make_shared<ItemRanking>();
+      ranking->output = plan.tensor;
+      ranking->k = static_cast<int32_t>(k);
+      if (step.exclude_field) {
+        const pb::Reflection* r = request.GetReflection();
+        const int n = r->FieldSize(request, step.exclude_field);
+        ranking->excluded.reserve(n);
+        for (int i = 0; i < n; ++i) ranking->excluded.push_back(r->GetRepeatedString(request, step.exclude_field, i));
+      }
+      out->ranking = std::move(ranking);
+    }
+  }
   out->request.inputs.reserve(inputs_.size());
   for (const InputPlan& plan : inputs_) {
     if (plan.user_hash) {
-      ASSIGN_OR_RETURN(const pb::Message* m, Walk(request, plan.fields[0]));
-      const std::string& text = m->GetReflection()->GetStringReference(*m, plan.fields[0].leaf(), nullptr);
-      if (text.empty() || text.size() > kMaxUserIdBytes) {
-        return InvalidArgument("field '" + plan.fields[0].name + "' must hold 1 to " + std::to_string(kMaxUserIdBytes) +
-                               " bytes");
-      }
+      ASSIGN_OR_RETURN(const std::string* hashed, HashedString(request, plan));
+      const std::string& text = *hashed;
       Tensor t = Tensor::Allocate(DataType::kInt64, plan.shape, sizeof(int64_t));
       reinterpret_cast<int64_t*>(t.mutable_data())[0] = static_cast<int64_t>(UserHash(text));
       if (out->routing_key.empty()) out->routing_key = text;
@@ -168,9 +226,10 @@ Status TypedContract::Decode(const pb::Message& request, DecodedRequest* out) co
     }
     Shape shape = plan.shape;
     if (plan.elements >= 0 && total != plan.elements) {
-      return InvalidArgument("field '" + repeated->name + "': expected " +
-                             std::to_string(plan.elements - (total - repeated_count)) + " values, got " +
-                             std::to_string(repeated_count) + " (input '" + plan.tensor + "')");
+      const std::string expected = "expected " + std::to_string(plan.elements - (total - repeated_count)) +
+                                   " values, got " + std::to_string(repeated_count);
+      if (prefix_errors_) return InvalidArgument(repeated->name + ": " + expected);
+      return InvalidArgument("field '" + repeated->name + "': " + expected + " (input '" + plan.tensor + "')");
     }
     if (plan.variable_dim >= 0) {
       int64_t rest = 1;
@@ -218,7 +277,12 @@ Status TypedContract::Decode(const pb::Message& request, DecodedRequest* out) co
           for (size_t i = 0; i < plan.fields.size(); ++i) {
             const FD* f = plan.fields[i].leaf();
             const int64_t n = f->is_repeated() ? holders[i]->GetReflection()->FieldSize(*holders[i], f) : 1;
-            if (j < offset + n) return InvalidArgument("field '" + plan.fields[i].name + "' is not finite");
+            if (j < offset + n) {
+              const std::string& name = plan.fields[i].name;
+              if (!prefix_errors_) return InvalidArgument("field '" + name + "' is not finite");
+              return InvalidArgument(name + (f->is_repeated() ? "[" + std::to_string(j - offset) + "]" : "") +
+                                     ": must be a finite number, got " + std::to_string(v[j]));
+            }
             offset += n;
           }
         }
@@ -231,18 +295,39 @@ Status TypedContract::Decode(const pb::Message& request, DecodedRequest* out) co
   return Status::Ok();
 }
 
-Status TypedContract::Encode(const pb::Message& request, const InferenceResponse& response, const ModelVersion& model,
-                             pb::Message* out) const {
-  return Encode(request, response, model.config().max_batch_size() > 0,
-                [&model](int index) -> const std::vector<std::string>& { return model.labels(index); }, out);
+Status TypedContract::Encode(const pb::Message& request, const InferResult& result, pb::Message* out) const {
+  const ModelVersion& model = *result.model;
+  const Answer answer{model.name(), model.version(), result.id, &result.items};
+  return Encode(request, result.response, model.config().max_batch_size() > 0,
+                [&model](int index) -> const std::vector<std::string>& { return model.labels(index); }, out, answer);
 }
 
 Status TypedContract::Encode(const pb::Message& request, const InferenceResponse& response, bool batched,
-                             const Labels& labels_of, pb::Message* out) const {
+                             const Labels& labels_of, pb::Message* out, const Answer& answer) const {
+  const pb::Reflection* r = out->GetReflection();
   for (const OutputPlan& plan : outputs_) {
+    if (&plan.steps.front() == items_step_) {
+      // Ranked by the core (InferResult::items): written as they are.
+      if (!answer.items) return Internal("output '" + plan.tensor + "' was not ranked");
+      // Direct access to the repeated field (RepeatedFieldRef would make a virtual call per element).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      pb::RepeatedPtrField<std::string>* ids = r->MutableRepeatedPtrField<std::string>(out, items_step_->label.field);
+#pragma GCC diagnostic pop
+      ids->Reserve(static_cast<int>(answer.items->item_ids.size()));
+      for (const std::string& id : answer.items->item_ids) ids->Add()->assign(id);
+      if (const FD* scores = items_step_->score.field; scores && scores->cpp_type() == FD::CPPTYPE_FLOAT) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        r->MutableRepeatedField<float>(out, scores)->Add(answer.items->scores.begin(), answer.items->scores.end());
+#pragma GCC diagnostic pop
+      } else if (scores) {
+        for (float v : answer.items->scores) PutNumber(out, scores, v);
+      }
+      continue;
+    }
     ASSIGN_OR_RETURN(std::vector<float> values, RowOf(response, plan.tensor, batched));
     for (const OutputStep& step : plan.steps) {
-      const pb::Reflection* r = out->GetReflection();
       switch (step.kind) {
         case OutputStep::kCopy:
           if (!step.to.field->is_repeated() && values.size() != 1) {
@@ -267,19 +352,19 @@ Status TypedContract::Encode(const pb::Message& request, const InferenceResponse
           const std::vector<std::string>& labels = step.labels.empty() ? labels_of(plan.index) : step.labels;
           int64_t k = 1;
           if (step.kind == OutputStep::kTopK) {
-            k = step.default_k;
-            if (step.k_field) {
-              const int64_t asked = GetInteger(request, request.GetReflection(), step.k_field, 0);
-              if (asked < 0) return InvalidArgument("field '" + step.k_field->name() + "' must not be negative");
-              if (asked > step.max_k) {
-                return InvalidArgument("field '" + step.k_field->name() + "' must be at most " +
-                                       std::to_string(step.max_k));
-              }
-              if (asked > 0) k = asked;
-            }
+            ASSIGN_OR_RETURN(k, RequestedK(request, step));
           }
           k = std::min<int64_t>(k, static_cast<int64_t>(probs.size()));
-          const std::vector<int32_t> best = TopK(probs, static_cast<int32_t>(k));
+          std::vector<bool> excluded;
+          if (step.exclude_field && request.GetReflection()->FieldSize(request, step.exclude_field) > 0) {
+            const auto ids = request.GetReflection()->GetRepeatedFieldRef<std::string>(request, step.exclude_field);
+            excluded.assign(probs.size(), false);
+            for (size_t i = 0; i < probs.size() && i < labels.size(); ++i) {
+              excluded[i] = std::find(ids.begin(), ids.end(), labels[i]) != ids.end();
+            }
+          }
+          const std::vector<int32_t> best =
+              TopK(probs, static_cast<int32_t>(k), excluded.empty() ? nullptr : &excluded);
           const bool text = step.label.field && step.label.field->cpp_type() == FD::CPPTYPE_STRING;
           for (int32_t index : best) {
             if (text && index >= static_cast<int32_t>(labels.size())) {
@@ -296,6 +381,9 @@ Status TypedContract::Encode(const pb::Message& request, const InferenceResponse
       }
     }
   }
+  if (reply_model_name_) r->SetString(out, reply_model_name_, std::string(answer.model_name));
+  if (reply_model_version_) PutNumber(out, reply_model_version_, static_cast<double>(answer.model_version));
+  if (reply_request_id_) r->SetString(out, reply_request_id_, std::string(answer.request_id));
   return Status::Ok();
 }
 

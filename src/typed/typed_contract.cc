@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/model_version.h"
+#include "typed/parameter_text.h"
 
 namespace protoserve::typed {
 
@@ -13,25 +14,6 @@ namespace pb = google::protobuf;
 using FD = pb::FieldDescriptor;
 
 namespace {
-
-std::string Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-std::vector<std::string> Split(std::string_view s, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(sep, start);
-    if (end == std::string_view::npos) end = s.size();
-    std::string part = Trim(s.substr(start, end - start));
-    if (!part.empty()) parts.push_back(std::move(part));
-    start = end + 1;
-  }
-  return parts;
-}
 
 // Collects the .proto parse errors into one load error.
 class ErrorCollector : public pb::compiler::MultiFileErrorCollector {
@@ -78,35 +60,40 @@ StatusOr<std::shared_ptr<const TypedContract>> TypedContract::Load(const ModelCo
   auto method = ConfigParameter(config, kMethodParameter);
   if (!method) return std::shared_ptr<const TypedContract>();
   std::shared_ptr<TypedContract> self(new TypedContract());
-  auto protos = ConfigParameter(config, kProtoParameter);
-  if (!protos || Split(*protos, ',').empty()) {
-    return InvalidArgument(std::string("typed API: parameter '") + kProtoParameter + "' names no .proto file");
-  }
-  self->proto_files_ = Split(*protos, ',');
-  self->source_tree_ = std::make_unique<pb::compiler::DiskSourceTree>();
-  self->source_tree_->MapPath("", model_dir.string());
-  // Protobuf's well-known types (google/protobuf/timestamp.proto, ...) may be imported.
-  self->source_tree_->MapPath("google/protobuf", "/usr/include/google/protobuf");
-  auto errors = std::make_unique<ErrorCollector>();
-  ErrorCollector* collector = errors.get();
-  self->errors_ = std::move(errors);
-  self->importer_ = std::make_unique<pb::compiler::Importer>(self->source_tree_.get(), self->errors_.get());
-  for (const std::string& file : self->proto_files_) {
-    // DiskSourceTree refuses absolute paths and "..": nothing outside the model folder is read.
-    if (file.front() == '/' || file.find("..") != std::string::npos) {
-      return InvalidArgument("typed API: .proto path '" + file + "' must be relative to the model folder");
-    }
-    if (self->importer_->Import(file) == nullptr) {
-      std::string why = collector->Take();
-      return InvalidArgument("typed API: cannot parse " + file + ": " + (why.empty() ? "file not found" : why));
-    }
-  }
   const size_t slash = method->find('/');
   if (slash == std::string::npos) {
     return InvalidArgument("typed API: typed.method '" + *method + "' must be package.Service/Method");
   }
   const std::string service_name = method->substr(0, slash);
   const std::string method_name = method->substr(slash + 1);
+  auto protos = ConfigParameter(config, kProtoParameter);
+  if (!protos || Split(*protos, ',').empty()) {
+    // No .proto of its own: only a contract compiled into the server (its generated descriptors).
+    if (!pb::DescriptorPool::generated_pool()->FindServiceByName(service_name)) {
+      return InvalidArgument(std::string("typed API: parameter '") + kProtoParameter + "' names no .proto file");
+    }
+    protos = "";
+  } else {
+    self->proto_files_ = Split(*protos, ',');
+    self->source_tree_ = std::make_unique<pb::compiler::DiskSourceTree>();
+    self->source_tree_->MapPath("", model_dir.string());
+    // Protobuf's well-known types (google/protobuf/timestamp.proto, ...) may be imported.
+    self->source_tree_->MapPath("google/protobuf", "/usr/include/google/protobuf");
+    auto errors = std::make_unique<ErrorCollector>();
+    ErrorCollector* collector = errors.get();
+    self->errors_ = std::move(errors);
+    self->importer_ = std::make_unique<pb::compiler::Importer>(self->source_tree_.get(), self->errors_.get());
+    for (const std::string& file : self->proto_files_) {
+      // DiskSourceTree refuses absolute paths and "..": nothing outside the model folder is read.
+      if (file.front() == '/' || file.find("..") != std::string::npos) {
+        return InvalidArgument("typed API: .proto path '" + file + "' must be relative to the model folder");
+      }
+      if (self->importer_->Import(file) == nullptr) {
+        std::string why = collector->Take();
+        return InvalidArgument("typed API: cannot parse " + file + ": " + (why.empty() ? "file not found" : why));
+      }
+    }
+  }
   const pb::ServiceDescriptor* service = self->pool()->FindServiceByName(service_name);
   if (!service) return InvalidArgument("typed API: service '" + service_name + "' is not defined by " + *protos);
   self->method_ = service->FindMethodByName(method_name);
@@ -117,9 +104,36 @@ StatusOr<std::shared_ptr<const TypedContract>> TypedContract::Load(const ModelCo
     return InvalidArgument("typed API: method '" + *method + "' streams; only unary methods are served");
   }
   self->method_path_ = "/" + service->full_name() + "/" + method_name;
-  self->factory_ = std::make_unique<pb::DynamicMessageFactory>(self->pool());
-  self->request_prototype_ = self->factory_->GetPrototype(self->method_->input_type());
-  self->response_prototype_ = self->factory_->GetPrototype(self->method_->output_type());
+  if (auto stream = ConfigParameter(config, kStreamMethodParameter)) {
+    const std::string where = std::string("typed API: ") + kStreamMethodParameter;
+    const size_t at = stream->find('/');
+    self->stream_method_ = at == std::string::npos || stream->substr(0, at) != service_name
+                               ? nullptr
+                               : service->FindMethodByName(stream->substr(at + 1));
+    if (!self->stream_method_) {
+      return InvalidArgument(where + ": '" + *stream + "' is not a method of service '" + service_name + "'");
+    }
+    if (!self->stream_method_->client_streaming() || !self->stream_method_->server_streaming() ||
+        self->stream_method_->input_type() != self->method_->input_type() ||
+        self->stream_method_->output_type() != self->method_->output_type()) {
+      return InvalidArgument(where + ": '" + *stream + "' must stream both ways the messages of " + *method);
+    }
+  }
+  if (self->stream_method_) self->stream_method_path_ = "/" + service->full_name() + "/" + self->stream_method_->name();
+  self->UseCompiledService();
+  if (self->stream_method_ && !self->compiled_) {
+    return InvalidArgument(std::string("typed API: ") + kStreamMethodParameter +
+                           ": streaming methods are served only for a contract compiled into the server");
+  }
+  if (self->compiled_) {
+    pb::MessageFactory* generated = pb::MessageFactory::generated_factory();
+    self->request_prototype_ = generated->GetPrototype(self->method_->input_type());
+    self->response_prototype_ = generated->GetPrototype(self->method_->output_type());
+  } else {
+    self->factory_ = std::make_unique<pb::DynamicMessageFactory>(self->pool());
+    self->request_prototype_ = self->factory_->GetPrototype(self->method_->input_type());
+    self->response_prototype_ = self->factory_->GetPrototype(self->method_->output_type());
+  }
   RETURN_IF_ERROR(self->Plan(config));
   return std::shared_ptr<const TypedContract>(std::move(self));
 }
@@ -180,6 +194,7 @@ Status TypedContract::Plan(const ModelConfig& config) {
   const pb::Descriptor* request = method_->input_type();
   const pb::Descriptor* response = method_->output_type();
   const bool batched = config.max_batch_size() > 0;
+  RETURN_IF_ERROR(PlanSelectionAndReplies(config));
   // Inputs: every parameter typed.input.<tensor>, and every config input must have one.
   for (const auto& [key, value] : config.parameters()) {
     if (!key.starts_with(kInputPrefix)) continue;
@@ -289,6 +304,15 @@ Status TypedContract::Plan(const ModelConfig& config) {
         const std::string v = eq == std::string::npos ? "" : token.substr(eq + 1);
         double number = 0;
         if (k == "softmax" && eq == std::string::npos) step.softmax = true;
+        else if (k == "items" && eq == std::string::npos) step.items = true;
+        else if (k == "exclude") {
+          ASSIGN_OR_RETURN(FieldPath path, ResolvePath(request, v, where));
+          if (path.fields.size() != 1 || !path.leaf()->is_repeated() ||
+              path.leaf()->cpp_type() != FD::CPPTYPE_STRING) {
+            return InvalidArgument(where + ": exclude=" + v + " must be a top-level repeated string request field");
+          }
+          step.exclude_field = path.leaf();
+        }
         else if (k == "binary" && eq == std::string::npos) step.binary = true;
         else if (k == "to") { ASSIGN_OR_RETURN(step.to, ResolveTarget(response, v, where)); }
         else if (k == "label") { ASSIGN_OR_RETURN(step.label, ResolveTarget(response, v, where)); }
@@ -338,6 +362,19 @@ Status TypedContract::Plan(const ModelConfig& config) {
           return InvalidArgument(where + ": " + std::to_string(step.labels.size()) + " labels for " +
                                  std::to_string(classes) + " classes of output tensor '" + plan.tensor + "'");
         }
+        if ((step.items || step.exclude_field) && step.kind != OutputStep::kTopK) {
+          return InvalidArgument(where + ": items and exclude= go with top_k only");
+        }
+        if ((step.items || step.exclude_field) && (!label_is_text || !step.labels.empty() || step.softmax)) {
+          return InvalidArgument(where + ": items and exclude= rank the items of output tensor '" + plan.tensor +
+                                 "' by raw score: they need a string label= field and its label_filename "
+                                 "(no labels=, no softmax)");
+        }
+        if (step.items && std::any_of(outputs_.begin(), outputs_.end(), [](const OutputPlan& p) {
+              return std::any_of(p.steps.begin(), p.steps.end(), [](const OutputStep& s) { return s.items; });
+            })) {
+          return InvalidArgument(where + ": only one top_k step may rank items");
+        }
         if (step.kind == OutputStep::kTopK) {
           for (const Target* t : {&step.label, &step.score}) {
             if (t->field && !t->repeated_message && !t->field->is_repeated()) {
@@ -373,6 +410,16 @@ Status TypedContract::Plan(const ModelConfig& config) {
   }
   if (outputs_.empty()) {
     return InvalidArgument(std::string("typed API: no output mapping (parameters '") + kOutputPrefix + "<tensor>')");
+  }
+  for (const OutputPlan& plan : outputs_) {
+    for (const OutputStep& step : plan.steps) {
+      if (!step.items) continue;
+      if (plan.steps.size() != 1) {
+        return InvalidArgument(std::string("typed API: ") + kOutputPrefix + plan.tensor +
+                               ": a top_k items step is the only step of its output");
+      }
+      items_step_ = &step;
+    }
   }
   if (auto key = ConfigParameter(config, kRoutingKeyParameter)) {
     ASSIGN_OR_RETURN(FieldPath path, ResolvePath(request, *key, std::string("typed API: ") + kRoutingKeyParameter));

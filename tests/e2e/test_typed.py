@@ -245,7 +245,12 @@ class TypedE2E(unittest.TestCase):
         self.assertIn("rpc Classify(.protoserve.fashion_mnist.v1.Image) returns "
                       "(.protoserve.fashion_mnist.v1.Classification);", out.stdout)
         self.assertIn("repeated float pixels = 1;", out.stdout)
+        # The recommender declares the seed's Recommender contract (compiled into the server).
         out = subprocess.run([CLI, "proto", "recommender", f"--target={self.server.target}"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("rpc GetRecommendations(.RecommendationRequest) returns (.RecommendationResponse);", out.stdout)
+        out = subprocess.run([CLI, "proto", "patient_record", f"--target={self.server.target}"],
                              capture_output=True, text=True, timeout=60)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("declares no typed API", out.stderr)

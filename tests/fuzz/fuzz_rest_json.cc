@@ -6,7 +6,7 @@
 //         the fake repository, then EncodeRestInferResponse, whose output
 //         must be valid JSON (the binary part aside) in valid UTF-8;
 //   2     /v1/recommendations body (ParseRecommendationJson), then
-//         RecommendationEngine::Recommend and RecommendationToJson.
+//         the Recommender contract (typed::InferCompiled) and RecommendationToJson.
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
@@ -20,6 +20,7 @@
 #include "http/json.h"
 #include "http/kserve_json.h"
 #include "http/recommend_rest.h"
+#include "typed/typed_call.h"
 
 using namespace protoserve;
 
@@ -60,7 +61,7 @@ void Infer(std::string_view body_bytes, std::optional<size_t> json_size) {
   }
   // The model is chosen by the URL, not the body: try the recommender and the text model.
   for (const char* model : {"recommender", "text", "mixed"}) {
-    auto version = fuzz::FakeRepository()->Get(model);
+    auto version = fuzz::FakeRepository(typed::TypedContract::Loader())->Get(model);
     if (!version.ok()) std::abort();
     InferenceRequest core = decoded->request;
     Completion completion;
@@ -93,14 +94,16 @@ void Infer(std::string_view body_bytes, std::optional<size_t> json_size) {
 void Recommend(std::string_view body) {
   auto parsed = ParseRecommendationJson(body);
   if (!parsed.ok()) return;
-  static const RecommendationEngine engine(fuzz::FakeRepository(), "recommender");
+  static const InferenceServer server(fuzz::FakeRepository(typed::TypedContract::Loader()), nullptr, {});
+  static const std::string kMethod = "/Recommender/GetRecommendations";
   Completion completion;
   std::string answer;
-  Status queued = engine.Recommend(parsed->query(), [&](Status status, Recommendation r) {
-    if (status.ok()) answer = RecommendationToJson(r);
+  RecommendationResponse response;
+  typed::InferCompiled(server, "recommender", kMethod, {}, *parsed, &response, [&](Status status, InferResult result) {
+    result.scope.Release();
+    if (status.ok()) answer = RecommendationToJson(response);
     completion.Finish();
   });
-  if (!queued.ok()) return;
   completion.Wait();
   if (!answer.empty()) CheckJson(answer);
 }

@@ -30,7 +30,21 @@ inline const char* const kConfigs[][2] = {
      "input { name: \"features\" data_type: TYPE_FP32 dims: [32] }\n"
      "output { name: \"scores\" data_type: TYPE_FP32 dims: [50] label_filename: \"labels.txt\" }\n"
      "dynamic_batching { max_queue_delay_microseconds: 100 }\n"
-     "parameters { key: \"protoserve.shadow\" value { string_value: \"1:0\" } }\n"},
+     "parameters { key: \"protoserve.shadow\" value { string_value: \"1:0\" } }\n"
+     // The Recommender contract, as models/recommender/train.py declares it.
+     "parameters { key: \"typed.method\" value { string_value: \"Recommender/GetRecommendations\" } }\n"
+     "parameters { key: \"typed.stream_method\" value { string_value: \"Recommender/StreamRecommendations\" } }\n"
+     "parameters { key: \"typed.input.user_hash\" value { string_value: \"hash(user_id)\" } }\n"
+     "parameters { key: \"typed.input.features\" value { string_value: \"features\" } }\n"
+     "parameters { key: \"typed.output.scores\" value { string_value: \"top_k items label=item_ids score=scores "
+     "k=top_k default_k=10 max_k=1000 exclude=exclude_item_ids\" } }\n"
+     "parameters { key: \"typed.model_name\" value { string_value: \"model_name\" } }\n"
+     "parameters { key: \"typed.model_version\" value { string_value: \"model_version\" } }\n"
+     "parameters { key: \"typed.reply.model_name\" value { string_value: \"model_name\" } }\n"
+     "parameters { key: \"typed.reply.model_version\" value { string_value: \"model_version\" } }\n"
+     "parameters { key: \"typed.reply.request_id\" value { string_value: \"request_id\" } }\n"
+     "parameters { key: \"typed.error_field\" value { string_value: \"error_message\" } }\n"
+     "parameters { key: \"typed.error_style\" value { string_value: \"prefix\" } }\n"},
     {"text",
      "platform: \"fake\" max_batch_size: 0\n"
      "input { name: \"text\" data_type: TYPE_STRING dims: [-1] }\n"
@@ -95,9 +109,11 @@ class FakeBackend final : public Backend {
 
 // A repository of kConfigs in a fresh temporary directory, loaded and ready.
 // Lives for the whole fuzzing process (never destroyed: instance threads
-// would otherwise race the exit handlers).
-inline ModelRepository* FakeRepository() {
-  static ModelRepository* repository = [] {
+// would otherwise race the exit handlers). `contracts` (the first call's)
+// loads the typed contracts (typed::TypedContract::Loader()); without it the
+// typed.* parameters are ignored.
+inline ModelRepository* FakeRepository(ContractLoader contracts = {}) {
+  static ModelRepository* repository = [&contracts] {
     char name[] = "/tmp/protoserve-fuzz-XXXXXX";
     const std::filesystem::path root = mkdtemp(name);
     for (const auto& [model, config] : kConfigs) {
@@ -109,6 +125,7 @@ inline ModelRepository* FakeRepository() {
     static BackendRegistry backends;
     backends.Register("fake", std::make_shared<FakeBackend>());
     auto* made = new ModelRepository(root, &backends, nullptr);
+    if (contracts) made->set_contract_loader(std::move(contracts));
     Status loaded = made->LoadAll();
     if (!loaded.ok() || !made->AllReady()) {
       std::fprintf(stderr, "fuzz: fake repository did not load: %s\n", loaded.ToString().c_str());

@@ -49,7 +49,7 @@ class InferenceServerTest : public ::testing::Test {
   virtual void BeforeLoad() {}
 
   InferenceServer Make(ServerOptions options = {}) {
-    return InferenceServer(repository_.get(), nullptr, &metrics_, options);
+    return InferenceServer(repository_.get(), &metrics_, options);
   }
 
   Outcome Infer(const InferenceServer& server, RequestContext context, const std::string& model,
@@ -85,15 +85,6 @@ TEST_F(InferenceServerTest, UnknownModelIsNotFoundBeforeTheBodyIsDecoded) {
   EXPECT_FALSE(decoded);
   EXPECT_EQ(Infer(server, {}, "m", bad_body).status.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(decoded);
-}
-
-TEST_F(InferenceServerTest, RecommenderLooksTheModelUpBeforeCheckingTheQuery) {
-  RecommendationEngine engine(repository_.get(), "absent");
-  InferenceServer server(repository_.get(), &engine, &metrics_, {});
-  RecommendationQuery query;  // empty user_id: invalid, but the model is looked up first
-  std::promise<Status> answered;
-  server.Recommend({}, query, [&](Status s, Recommendation, RequestScope) { answered.set_value(s); });
-  EXPECT_EQ(answered.get_future().get().code(), StatusCode::kNotFound);
 }
 
 TEST_F(InferenceServerTest, AnswersWithTheIdAndMirrorsToTheShadow) {

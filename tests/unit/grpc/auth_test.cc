@@ -115,7 +115,7 @@ class AuthServerTest : public ::testing::Test {
     repository_ = std::make_unique<ModelRepository>(dir_ / "repo", &backends_, nullptr);
     ServerOptions options;
     options.explicit_control = true;
-    server_core_ = std::make_unique<InferenceServer>(repository_.get(), nullptr, nullptr, options);
+    server_core_ = std::make_unique<InferenceServer>(repository_.get(), nullptr, options);
     service_ = std::make_unique<InferenceService>(server_core_.get());
   }
   void TearDown() override {
