@@ -32,11 +32,13 @@ configure: $(BUILD)/CMakeCache.txt
 build: setup configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Models are retrained only when their scripts change (stamp per model).
+# Models are retrained only when their scripts or their typed contracts (the
+# .proto files the scripts copy into the repository) change (stamp per model).
 MODEL_NAMES := recommender fashion_mnist patient_outcome patient_record
 MODEL_STAMPS := $(foreach m,$(MODEL_NAMES),$(REPO)/.$(m).stamp)
 
-$(REPO)/.%.stamp: models/%/train.py models/common.py
+.SECONDEXPANSION:
+$(REPO)/.%.stamp: models/%/train.py models/common.py $$(shell find models/$$* -name '*.proto')
 	@mkdir -p $(REPO) $(DATA)
 	$(PY) models/$*/train.py --repo $(REPO) --data $(DATA)
 	@touch $@
