@@ -351,8 +351,10 @@ TEST_F(RestRouterTest, ExpiredTimeoutIsGatewayTimeout) {
   gate_.AwaitEntered(1);
   // Queued behind the running request with a 1 ms timeout, which passes before the model is free.
   const std::string with_timeout = kInfer.substr(0, kInfer.size() - 1) + R"(, "parameters": {"timeout": 1000}})";
-  auto late = Start(kPost, "/v2/models/double/infer", with_timeout);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto late = Start(kPost, "/v2/models/double/infer", with_timeout);  // queued (and its deadline set) on return
+  // Until its deadline has passed on the core's clock: then it must expire, however the threads are scheduled.
+  const Clock::time_point expired_after = Clock::now() + std::chrono::milliseconds(1);
+  while (Clock::now() <= expired_after) std::this_thread::yield();
   gate_.Open();
   HttpResponse expired = late.get();
   EXPECT_EQ(expired.result_int(), 504u) << expired.body();
