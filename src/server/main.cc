@@ -327,8 +327,9 @@ int main(int argc, char** argv) {
   const bool ready = repository.AllReady();
   grpc_front_end.SetServing(ready);
   server.set_state(ServerState::kReady);
-  spdlog::info("protoserve {} ({} model(s), control mode {})", ready ? "ready" : "started with failed models",
-               repository.Index().size(), flags.model_control_mode);
+  spdlog::info("protoserve {} ({} model(s), control mode {}, allocator {})",
+               ready ? "ready" : "started with failed models", repository.Index().size(), flags.model_control_mode,
+               PROTOSERVE_ALLOCATOR_NAME);
 
   const int signal = WaitForShutdownSignal();
   spdlog::info("received {}, draining for up to {} s", strsignal(signal), flags.shutdown_grace_secs);
