@@ -24,9 +24,15 @@ PYTHON = "/usr/bin/python3"
 _STUBS = None
 
 
+# Debian's protoc 3.21 (the version of the python3-protobuf runtime) with gRPC's Python plugin, as the
+# protoserve-client package compiles its stubs: python3-grpc-tools bundles protoc 3.5.1, which rejects
+# proto3 `optional` (patient_outcome's contract). scripts/setup installs both; a missing one fails the test.
+PROTOC = ["/usr/bin/protoc", "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"]
+
+
 def generate_stubs(proto_dir, protos, out_dir):
-    subprocess.run([PYTHON, "-m", "grpc_tools.protoc", "-I", proto_dir, "--python_out", out_dir,
-                    "--grpc_python_out", out_dir] + protos, check=True)
+    subprocess.run([*PROTOC, "-I", proto_dir, "--python_out", out_dir, "--grpc_python_out", out_dir] + protos,
+                   check=True)
 
 
 def stubs():

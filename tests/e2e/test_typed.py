@@ -1,7 +1,7 @@
 """e2e: typed APIs from the models' own .proto files (issue 21, docs/typed-apis.md).
 
 Each demo model's typed method is called from Python stubs compiled from the model's .proto by
-grpc_tools, from the REST twin (proto3 JSON), over gRPC-Web, and by server reflection alone (the
+protoc, from the REST twin (proto3 JSON), over gRPC-Web, and by server reflection alone (the
 descriptors come from the server, no .proto); bad requests are INVALID_ARGUMENT naming the field;
 a .proto that does not parse, or a mapping naming a missing tensor, fails the reload with that
 reason in RepositoryIndex while the version loaded before keeps serving."""
@@ -130,6 +130,13 @@ class TypedE2E(unittest.TestCase):
         features = PATIENT[0]["features"]
         bad = record(features[:2] + [float("nan")] + features[3:])
         self.assert_invalid(lambda: self.patient.PredictOutcome(bad, timeout=30), "mean_perimeter", "not finite")
+        # A missing field (every PatientRecord field is `optional`: explicit presence); a 0 that is set is a value.
+        missing = record(features)
+        missing.ClearField("worst_symmetry")
+        self.assert_invalid(lambda: self.patient.PredictOutcome(missing, timeout=30), "worst_symmetry", "not set")
+        self.assert_invalid(lambda: self.patient.PredictOutcome(po.PatientRecord(), timeout=30), "mean_radius",
+                            "not set")
+        self.assertIn(self.patient.PredictOutcome(record([0.0] * 30), timeout=30).label, ("benign", "malignant"))
         self.assert_invalid(lambda: self.fashion.Classify(fm.Image(pixels=FASHION[0]["image"][:783]), timeout=30),
                             "pixels", "expected 784 values, got 783")
         # A missing repeated field: none of its 784 values.
@@ -179,6 +186,10 @@ class TypedE2E(unittest.TestCase):
         response, data = self.post("/v1/models/patient_outcome/PredictOutcome", json.dumps(body))
         self.assertEqual(response.status, 400, data)
         self.assertIn("mean_texture_typo", json.loads(data)["error"])
+        del body["mean_texture_typo"], body["area_error"]
+        response, data = self.post("/v1/models/patient_outcome/PredictOutcome", json.dumps(body))
+        self.assertEqual(response.status, 400, data)
+        self.assertIn("field 'area_error' is not set", json.loads(data)["error"])
         response, data = self.post("/v1/models/fashion_mnist/Classify", json.dumps({"top_k": 2}))
         self.assertEqual(response.status, 400, data)
         self.assertIn("field 'pixels': expected 784 values, got 0", json.loads(data)["error"])
