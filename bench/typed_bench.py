@@ -36,7 +36,9 @@ COMMAND = "/usr/bin/python3 bench/typed_bench.py"
 
 
 def contenders(grpc_target, http_port, image):
-    """name -> (call factory per thread). Each factory returns a no-argument function making one call."""
+    """name -> (call factory per thread). Each factory returns (one, close): a no-argument function making one
+    call, and one that closes its channel or connection (so that no contender's idle connections, or their
+    teardown, land in the next one's measured window)."""
     from harness import stubs
     stubs()
     import inference_pb2 as ipb
@@ -56,7 +58,7 @@ def contenders(grpc_target, http_port, image):
         def make():
             channel = grpc.insecure_channel(grpc_target)
             call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
-            return lambda: call(body, timeout=30)
+            return (lambda: call(body, timeout=30)), channel.close
         return make
 
     def rest_caller(path, body):
@@ -69,7 +71,7 @@ def contenders(grpc_target, http_port, image):
                 r.read()
                 if r.status != 200:
                     raise RuntimeError(f"{path}: HTTP {r.status}")
-            return one
+            return one, conn.close
         return make
 
     return {
@@ -81,7 +83,8 @@ def contenders(grpc_target, http_port, image):
 
 
 def run(make, pid, seconds, concurrency):
-    calls = [make() for _ in range(concurrency)]
+    made = [make() for _ in range(concurrency)]
+    calls = [call for call, _ in made]
     for call in calls:  # warm: connection, first call
         for _ in range(20):
             call()
@@ -105,6 +108,8 @@ def run(make, pid, seconds, concurrency):
         t.join()
     elapsed = time.time() - started
     cpu_after, cs_after = process_usage(pid)
+    for _, close in made:
+        close()
     n = max(1, sum(counts))
     return {"requests": sum(counts), "errors": sum(errors), "qps": sum(counts) / elapsed,
             "server_cpu_us": 1e6 * (cpu_after - cpu_before) / n, "server_cs": (cs_after - cs_before) / n}
@@ -122,9 +127,11 @@ def measure(build, repo, data, seconds=3, levels=(1, 4), rounds=3):
         rows = []
         for c in levels:
             runs = {name: [] for name in table}
-            for _ in range(rounds):
-                for name, make in table.items():
-                    runs[name].append(run(make, server.p.pid, seconds, c))
+            names = list(table)
+            for i in range(rounds):
+                # The order rotates every round, so that no contender always follows the same one.
+                for name in names[i % len(names):] + names[:i % len(names)]:
+                    runs[name].append(run(table[name], server.p.pid, seconds, c))
             for name, results in runs.items():
                 row = {key: statistics.median(r[key] for r in results)
                        for key in ("qps", "server_cpu_us", "server_cs")}
