@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Tracing's cost on the recommender: throughput with tracing off, on at ratio 0.01 and on at 1.0.
 
-Three servers run side by side on the demo repository, identical but for their OpenTelemetry settings,
+Four servers run side by side on the demo repository, identical but for their OpenTelemetry settings (two with tracing off: an A/A control),
 exporting over OTLP/HTTP to one local receiver that reads and discards the bodies
 (tests/e2e/otlp_receiver.py). `protoserve-cli bench` loads them in turn, for alternating rounds, so the
-three share the machine's mood; the ratios to "off" are what to read. A section of `make bench`
+four share the machine's mood; the ratios to "off" are what to read. A section of `make bench`
 (bench/run_suite.py); alone, it prints its markdown:
 
     /usr/bin/python3 bench/tracing_bench.py [--build build] [--rounds 5] [--duration 5s]
@@ -25,7 +25,9 @@ from otlp_receiver import OtlpReceiver  # noqa: E402
 
 MODES = (("grpc-recommend", 8), ("rest-recommend", 8))
 # (label, OpenTelemetry environment; None: tracing off)
-SETTINGS = (("off", None), ("on, ratio 0.01", "0.01"), ("on, ratio 1.0", "1.0"))
+# "off, again" is a second server with tracing off: its ratio to "off" is this machine's noise floor (an
+# A/A test), against which the other two are read.
+SETTINGS = (("off", None), ("off, again (A/A)", None), ("on, ratio 0.01", "0.01"), ("on, ratio 1.0", "1.0"))
 
 
 def otel_env(endpoint, ratio):
@@ -70,27 +72,28 @@ def tracing_overhead(build, repo, data, duration, rounds, rep, procs):
         receiver.__exit__(None, None, None)
 
     rep.add("## Tracing: the recommender with OpenTelemetry tracing off, at ratio 0.01 and at 1.0\n")
-    rep.add(f"""Three servers on the demo repository, identical but for their tracing settings
-(`OTEL_TRACES_EXPORTER=otlp`, `OTEL_TRACES_SAMPLER=traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.01|1.0`, the
+    rep.add(f"""Four servers on the demo repository, identical but for their tracing settings (two with tracing
+off: the second, "off, again", is an A/A control whose ratio to "off" shows how far two identical servers
+differ on this machine) (`OTEL_TRACES_EXPORTER=otlp`, `OTEL_TRACES_SAMPLER=traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.01|1.0`, the
 batch span processor's defaults), export over OTLP/HTTP to one local receiver that reads and discards
 the bodies; {rounds} alternating rounds of {duration} per server and path (the order rotating every round). With tracing on, every request
 is recorded (a few timestamps: failed requests are exported whatever the sampler says) and the sampled
 ones are exported as 4 spans (request, queue, execute, encode). Targets (issue 20): >= 0.97x at 0.01,
 >= 0.85x at 1.0.""")
-    rep.add("Each round's throughput moves with whatever else the shared machine runs, so the table gives the "
-            "median of the rounds, and beside it the server's CPU per request (`/proc/<pid>/stat` over the same "
+    rep.add("Each round's throughput moves with whatever else the shared machine runs, so \"vs off\" is paired: "
+            "each round's figure divided by off's in the same round, then the median over the rounds; beside it the server's CPU per request (`/proc/<pid>/stat` over the same "
             "window), the steadier measure of what tracing costs: throughput on a CPU-bound server is inversely "
             "proportional to it.\n")
     rows = []
     for mode, c in MODES:
-        base = statistics.median(qps[mode, "off"])
-        base_cpu = statistics.median(cpu[mode, "off"])
         for label, _ in SETTINGS:
             runs = qps[mode, label]
-            median = statistics.median(runs)
-            cost = statistics.median(cpu[mode, label])
-            rows.append([mode, c, label, ", ".join(f"{q:,.0f}" for q in runs), f"{median:,.0f}", f"{median / base:.2f}",
-                         f"{cost:.1f}", f"{base_cpu / cost:.2f}"])
+            # Paired: each round's figure against off's in the same round (the machine's mood of that round
+            # cancels), then the median over the rounds.
+            vs_off = statistics.median(q / off for q, off in zip(runs, qps[mode, "off"]))
+            cpu_vs_off = statistics.median(off / x for x, off in zip(cpu[mode, label], cpu[mode, "off"]))
+            rows.append([mode, c, label, ", ".join(f"{q:,.0f}" for q in runs), f"{statistics.median(runs):,.0f}",
+                         f"{vs_off:.2f}", f"{statistics.median(cpu[mode, label]):.1f}", f"{cpu_vs_off:.2f}"])
     rep.table(["mode", "concurrency", "tracing", "req/s per round", "median req/s", "throughput vs off",
                "server CPU us/req (median)", "off's CPU / this CPU"], rows,
               "Command: `/usr/bin/python3 bench/tracing_bench.py` (a section of `make bench`), which runs "
