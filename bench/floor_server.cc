@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -31,10 +32,31 @@ RecommendationResponse CannedResponse() {
   return response;
 }
 
+// --touch-kb: every call reads this many KB (a model's weights stand-in),
+// to measure what a working set between calls costs the RPC engine itself.
+std::vector<float> g_touched;
+volatile float g_touch_sink = 0;
+
+// --spin-us: every call also computes this long on the handler's thread (a
+// model's execution stand-in, no memory traffic).
+std::chrono::microseconds g_spin{0};
+
+void Touch() {
+  if (g_spin.count() > 0) {
+    const auto until = std::chrono::steady_clock::now() + g_spin;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+  float sum = 0;
+  for (size_t i = 0; i < g_touched.size(); i += 16) sum += g_touched[i];  // one read per 64-byte line
+  g_touch_sink = sum;
+}
+
 class CallbackFloor final : public ::Recommender::CallbackService {
  public:
   grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context, const RecommendationRequest*,
                                                RecommendationResponse* response) override {
+    Touch();
     *response = canned_;
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -87,7 +109,14 @@ int main(int argc, char** argv) {
   app.add_option("--engine", engine, "callback | cq")->check(CLI::IsMember({"callback", "cq"}))->capture_default_str();
   app.add_option("--threads", threads, "cq engine: CQs, one polling thread each")->capture_default_str();
   app.add_option("--slots", slots, "cq engine: calls armed per CQ")->capture_default_str();
+  int touch_kb = 0, spin_us = 0;
+  app.add_option("--spin-us", spin_us, "callback engine: microseconds every call computes (0: none)")
+      ->capture_default_str();
+  app.add_option("--touch-kb", touch_kb, "callback engine: KB of memory read by every call (0: none)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  g_spin = std::chrono::microseconds(spin_us);
+  g_touched.assign(static_cast<size_t>(touch_kb) * 1024 / sizeof(float), 1.0f);
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -274,6 +274,44 @@ figure the median of its rounds.""")
                   [["CPU per execution, us"] + [f"{r['cpu_us']:.1f}" for r in alone],
                    ["CPU per row, us"] + [f"{r['cpu_us_per_row']:.1f}" for r in alone]],
                   "Command: `build/model_alone --model-dir build/model_repository/recommender --batch 1,8,32`")
+        core_out = subprocess.run([os.path.join(build, "core_alone"), "--model-repository", repo, "--model",
+                                   "recommender", "--threads", "1", "--requests", "2000" if args.quick else "20000"],
+                                  capture_output=True, text=True, check=True, timeout=600).stdout
+        core = json.loads(next(line for line in core_out.splitlines() if line.startswith("{")))["runs"][0]
+        core_us, model_us = core["cpu_us_per_request"], alone[0]["cpu_us"]
+        rep.table(["the recommender through the core, no wire (one request at a time)", "us per request"],
+                  [["the whole core request (decode, route, batcher, model, top-k, encode, metrics, feedback "
+                    "window)", f"{core_us:.1f}"],
+                   ["of which the model (model_alone, batch 1)", f"{model_us:.1f}"],
+                   ["the core's own code", f"{core_us - model_us:.1f}"]],
+                  "Command: `build/core_alone --model-repository build/model_repository --model recommender "
+                  "--threads 1` (the seed's RecommendationRequest through `typed::InferCompiled`, the function the "
+                  "gRPC, REST and gRPC-Web front-ends call; median of 5 rounds of 20,000 requests)")
+
+        # What a handler's own work costs the RPC engine: the floor, with a model's stand-ins.
+        handler_variants = (("floor (canned reply)", []), ("floor + 25 us of computation per call", ["--spin-us", "25"]),
+                            ("floor + 256 KB read per call", ["--touch-kb", "256"]),
+                            ("floor + 1 MB read per call", ["--touch-kb", "1024"]))
+        handlers = []
+        for name, extra in handler_variants:
+            p = Proc([os.path.join(build, "floor_server"), "--engine", "callback", *extra],
+                     {"grpc": r"listening on \S+:(\d+)"})
+            procs.append(p)
+            handlers.append((name, p.p.pid, ["--target", f"127.0.0.1:{p.ports['grpc']}", "--mode", "grpc-recommend",
+                                             "--data", samples]))
+        handler_costs = costed_rounds(build, handlers, 8, rounds, "1s" if args.quick else "3s")
+        rep.add("What a handler's own work costs gRPC's engine: the floor server, whose handler also computes for 25 us "
+                "(about the recommender's core request above) or reads a block of memory the size of the model's "
+                "weights, on the thread gRPC runs it on, as protoserve runs a quick model. If the engine paid "
+                "for the handler's work beyond its own CPU, it would show here.\n")
+        rep.table(["server (concurrency 8)", "qps", "server CPU us/req", "context switches/req",
+                   "extra CPU over the floor, us"],
+                  [[name, f"{r['qps']:,.0f}", f"{r['server_cpu_us']:.1f}", f"{r['server_cs']:.2f}",
+                    f"{r['server_cpu_us'] - handler_costs['floor (canned reply)']['server_cpu_us']:+.1f}"]
+                   for name, r in handler_costs.items()],
+                  "Command: `bench/floor_server --engine callback [--spin-us 25 | --touch-kb 256 | --touch-kb 1024]` "
+                  f"and `{command_text('--mode grpc-recommend -c 8 --warmup 0s', duration='3s')}`, "
+                  f"{rounds} alternating rounds (medians)")
 
         # ---------------------------------- typed API vs KServe v2 vs REST
         typed_seconds = 2 if args.quick else 3
@@ -570,12 +608,20 @@ figures it leans on are the "Where the time goes" tables above, re-taken by ever
    but 3.8 context switches per request (the hand-off to an instance thread) and no lower CPU per request
    (medians 105-127 vs 124 us over 3 rounds at load average 7), so the batcher still executes at once when an
    instance is free, and batches where requests do queue (fashion_mnist, concurrency 32 and up).
-3. *The same gRPC engine costs more per call inside protoserve than in the floor:* the gRPC-library and kernel
-   rows above are 1.5-2x the floor's with no single hot spot (every gRPC function about twice as long): the
-   model's working set (a 1000x64 weight matrix, a 2 M-parameter embedding) evicts gRPC's between calls.
-   Channel arguments tried without an effect beyond noise: BDP probing off, optimization target
-   throughput or latency.
-4. *What was removed* (issue 22): OpenBLAS re-packing each weight matrix on every batch-1 call (frozen graph,
+3. *The same gRPC engine costs more per call inside protoserve than in the floor,* and not because of the
+   handler's time or the model's data. The core request without a wire (`core_alone`, above: 27-42 us in the
+   runs of 2026-12-06, the model 18-19 of them); the floor whose handler computes for 25 us, or reads 256 KB (the recommender's
+   largest weight matrix is 1000x64 FP32), pays for that work and nothing more (the handler table above).
+   Yet the gRPC-library and kernel rows of protoserve are 2-3x the floor's, spread over every gRPC function
+   (no single hot spot; futex and socket system calls per request are within 2x of the floor's): what one
+   TorchScript execution does that the stand-ins do not is run through a large part of libtorch's code
+   (the dispatcher, the graph executor, ~50 operator calls), so the instruction-cache and TLB footprint is the
+   hypothesis left to test. Running every execution on the version's own instance thread instead of the gRPC
+   thread (which would keep each core's code warm) was measured: the same CPU per request, 3.2 context
+   switches per request instead of 1.3. Channel arguments tried without an effect beyond noise: BDP probing
+   off, optimization target throughput or latency.
+4. *What was removed* (issue 22): glibc's malloc (jemalloc in every executable: -14% server CPU per request
+   at concurrency 8, 6 alternating rounds; tcmalloc -11%, mimalloc -8%), OpenBLAS re-packing each weight matrix on every batch-1 call (frozen graph,
    then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed on the executing thread (no
    wake-up per batch: -17% CPU at concurrency 8), and fashion_mnist's batching that cost more per row than
    single images (optimized graph, one intra-op thread: 20 us/row at batch 64 against 125 us alone).

@@ -61,16 +61,16 @@ void InferenceServer::Prepare(RequestContext* context) const {
   }
 }
 
-RequestScope InferenceServer::Refused(RequestContext* context, const char* operation, const Status& status) const {
+RequestScope InferenceServer::Refused(RequestContext* context, const Status& status) const {
   Prepare(context);
   RequestScope scope;
-  if (options_.tracer) scope.FinishTraceOnRelease(options_.tracer, StartTrace(*context, operation), status);
+  if (options_.tracer) scope.FinishTraceOnRelease(options_.tracer, StartTrace(*context), status);
   return scope;
 }
 
-std::shared_ptr<RequestTrace> InferenceServer::StartTrace(const RequestContext& context,
-                                                         const char* operation) const {
-  auto trace = options_.tracer->Start(context.traceparent, context.tracestate, context.id, context.api, operation);
+std::shared_ptr<RequestTrace> InferenceServer::StartTrace(const RequestContext& context) const {
+  auto trace =
+      options_.tracer->Start(context.traceparent, context.tracestate, context.id, context.api, context.operation);
   trace->request_bytes = context.request_bytes;
   return trace;
 }
@@ -80,7 +80,7 @@ void InferenceServer::Infer(RequestContext context, const std::string& name, std
   Prepare(&context);
   std::shared_ptr<RequestTrace> trace;
   if (options_.tracer) {
-    trace = StartTrace(context, context.operation);
+    trace = StartTrace(context);
     trace->model = name;
     done = [tracer = options_.tracer, trace, done = std::move(done)](Status status, InferResult result) {
       if (result.model) trace->version = result.model->version();

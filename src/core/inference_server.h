@@ -178,10 +178,10 @@ class InferenceServer {
 
   // A request its front-end refused before it could call Infer or
   // Recommend (a body that does not parse as its wire format, bad framing):
-  // with tracing on, one SERVER span `operation` with the error (exported,
+  // with tracing on, one SERVER span `context->operation` with the error (exported,
   // as every failure is), whose scope gives the front-end its traceresponse;
   // an empty scope otherwise. Fills a missing request id, as Prepare.
-  RequestScope Refused(RequestContext* context, const char* operation, const Status& status) const;
+  RequestScope Refused(RequestContext* context, const Status& status) const;
 
   // A Tracer is configured: front-ends then read trace headers and sizes.
   bool tracing() const { return options_.tracer != nullptr; }
@@ -201,7 +201,7 @@ class InferenceServer {
  private:
   ModelRepository* const repository_;
   // Starts `context`'s trace and wraps `done` to finish it (tracing on).
-  std::shared_ptr<RequestTrace> StartTrace(const RequestContext& context, const char* operation) const;
+  std::shared_ptr<RequestTrace> StartTrace(const RequestContext& context) const;
 
   Metrics* const metrics_;
   const ServerOptions options_;

@@ -385,7 +385,8 @@ void GrpcWebHandler::Call(std::string_view method, std::string bytes, RequestCon
 void GrpcWebHandler::Refuse(RequestContext context, const char* operation, Status status,
                             const std::function<void(Status, std::string)>& done,
                             const std::shared_ptr<TraceReply>& trace) const {
-  RequestScope scope = server_->Refused(&context, operation, status);
+  context.operation = operation;
+  RequestScope scope = server_->Refused(&context, status);
   if (trace) {
     trace->request_id = context.id;
     trace->traceresponse = scope.TraceResponse();

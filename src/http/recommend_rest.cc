@@ -90,9 +90,10 @@ std::string RecommendationToJson(const RecommendationResponse& recommendation) {
 
 void RecommendRest::Recommend(const HttpRequest& request, Responder responder) const {
   RequestContext context = HttpRequestContext(request, Api::kHttp);
+  context.operation = "GetRecommendations";
   auto parsed = ParseRecommendationJson(request.body());
   if (!parsed.ok()) {
-    RequestScope scope = server_->Refused(&context, "GetRecommendations", parsed.status());
+    RequestScope scope = server_->Refused(&context, parsed.status());
     HttpResponse response = ErrorResponse(parsed.status());
     response.set(kRequestIdHeader, context.id);
     AddTraceResponse(scope, response);
@@ -100,7 +101,6 @@ void RecommendRest::Recommend(const HttpRequest& request, Responder responder) c
   }
   context.is_cancelled = responder.CancellationProbe();  // a client that hung up: dropped while queued
   server_->Prepare(&context);
-  context.operation = "GetRecommendations";
   auto call = std::make_shared<std::pair<RecommendationRequest, RecommendationResponse>>();
   call->first = std::move(parsed).value();
   typed::InferCompiled(*server_, default_model_, kGetRecommendations, context, call->first, &call->second,

@@ -258,8 +258,9 @@ TEST_F(TracedServerTest, ARequestRefusedByItsFrontEndIsTracedAsAFailure) {
   InferenceServer server = MakeTraced();
   RequestContext context;
   context.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";  // not sampled: errors go all the same
+  context.operation = "GetRecommendations";
   {
-    RequestScope scope = server.Refused(&context, "GetRecommendations", InvalidArgument("features: not an array"));
+    RequestScope scope = server.Refused(&context, InvalidArgument("features: not an array"));
     EXPECT_FALSE(context.id.empty());  // made, as Prepare does
     EXPECT_EQ(scope.TraceResponse().substr(0, 36), "00-0af7651916cd43dd8448eb211c80319c-");
     EXPECT_TRUE(Spans().empty());  // until the front-end has answered

@@ -1,0 +1,144 @@
+// core_alone: what the server's core costs per request, with no wire.
+//
+// Loads one model of a repository through the server's own objects (the
+// backends, ModelRepository with the typed contract loader, InferenceServer,
+// the feedback loop the server always runs), then answers the seed's
+// RecommendationRequest through the same function the gRPC, REST and
+// gRPC-Web front-ends call (typed::InferCompiled -> InferenceServer::Infer:
+// decode, route, batcher, model, top-k, encode, metrics, feedback join
+// window), one request at a time on each of --threads threads. Prints the
+// process CPU per request (every thread's, the framework's included) as JSON:
+// with one thread, the core's own cost with hot caches; with two, what two
+// cores executing requests side by side add (shared locks, counters, caches).
+//
+// Beside `model_alone` (the model's execution only) and the server's CPU per
+// request measured from outside, it splits a request's cost into the model,
+// the core around it, and the wire (gRPC or HTTP and the kernel):
+// docs/benchmarks.md, "Where the time goes".
+//
+//   core_alone --model-repository build/model_repository --model recommender --threads 1,2
+#include <time.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <thread>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/torch/torch_backend.h"
+#include "backends/xgboost/xgboost_backend.h"
+#include "core/backend.h"
+#include "core/feedback_loop.h"
+#include "core/inference_server.h"
+#include "core/metrics.h"
+#include "core/model_repository.h"
+#include "recommender.pb.h"
+#include "typed/typed_call.h"
+#include "typed/typed_contract.h"
+
+namespace {
+
+double CpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"core_alone: the server core's CPU per request, no wire"};
+  std::string repository_dir, model = "recommender";
+  int requests = 20000, rounds = 5;
+  std::string thread_counts = "1,2";
+  app.add_option("--model-repository", repository_dir, "the model repository")->required();
+  app.add_option("--model", model, "the model answering Recommender/GetRecommendations");
+  app.add_option("--requests", requests, "requests per round (after a 10% warm-up)");
+  app.add_option("--rounds", rounds, "rounds (the median is printed)");
+  app.add_option("--threads", thread_counts, "comma-separated numbers of calling threads");
+  CLI11_PARSE(app, argc, argv);
+
+  using namespace protoserve;
+  BackendRegistry backends;
+  auto torch = MakeTorchBackend();
+  backends.Register("pytorch_libtorch", torch);
+  backends.Register("pytorch", torch);
+  backends.Register("xgboost", MakeXgboostBackend());
+  Metrics metrics;
+  ModelRepository repository(repository_dir, &backends, &metrics, "");
+  repository.set_contract_loader(typed::TypedContract::Loader());
+  if (Status s = repository.LoadAll({model}); !s.ok()) {
+    std::fprintf(stderr, "load: %s\n", s.message().c_str());
+    return 1;
+  }
+  InferenceServer server(&repository, &metrics, ServerOptions{});
+  FeedbackLoop feedback(&repository, &metrics, FeedbackLoopOptions{});
+  server.set_feedback_loop(&feedback);
+  server.set_state(ServerState::kReady);
+
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<float> uniform(0, 1);
+  std::vector<RecommendationRequest> bodies(256);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    bodies[i].set_user_id("user-" + std::to_string(i));
+    for (int f = 0; f < 32; ++f) bodies[i].add_features(uniform(rng));
+  }
+  static const std::string kMethod = "/Recommender/GetRecommendations";
+  std::atomic<size_t> failures{0};
+  auto one = [&](size_t i) {
+    RecommendationResponse response;
+    std::atomic<bool> answered{false};
+    RequestContext call;
+    call.operation = "GetRecommendations";
+    typed::InferCompiled(server, model, kMethod, std::move(call), bodies[i % bodies.size()], &response,
+                         [&](Status status, InferResult result) {
+                           if ((!status.ok() || response.item_ids_size() == 0) && failures++ == 0) {
+                             std::fprintf(stderr, "request: %s\n", status.message().c_str());
+                           }
+                           result.scope.Release();
+                           answered.store(true);
+                           answered.notify_one();
+                         });
+    // With an idle instance the batcher executes the request on this thread
+    // (answered before InferCompiled returns); else the thread finishing an
+    // execution answers it.
+    answered.wait(false);
+  };
+  auto run = [&](int threads, int count) {
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+      callers.emplace_back([&, t] {
+        for (int i = 0; i < count; ++i) one(static_cast<size_t>(t * count + i));
+      });
+    }
+    for (auto& caller : callers) caller.join();
+  };
+  std::printf("{\"model\": \"%s\", \"runs\": [", model.c_str());
+  size_t pos = 0;
+  while (pos <= thread_counts.size()) {
+    const size_t comma = std::min(thread_counts.find(',', pos), thread_counts.size());
+    const int threads = std::stoi(thread_counts.substr(pos, comma - pos));
+    std::vector<double> per_request;
+    for (int r = 0; r < rounds; ++r) {
+      run(threads, requests / 10 / threads);
+      const double start = CpuNanos();
+      run(threads, requests / threads);
+      per_request.push_back((CpuNanos() - start) / 1e3 / (requests / threads * threads));
+    }
+    std::sort(per_request.begin(), per_request.end());
+    std::printf("%s{\"threads\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", pos ? ", " : "", threads,
+                per_request[per_request.size() / 2]);
+    for (size_t i = 0; i < per_request.size(); ++i) std::printf("%s%.2f", i ? ", " : "", per_request[i]);
+    std::printf("]}");
+    pos = comma + 1;
+  }
+  std::printf("]}\n");
+  if (failures > 0) {
+    std::fprintf(stderr, "%zu failed requests\n", failures.load());
+    return 1;
+  }
+  return 0;
+}
