@@ -12,6 +12,7 @@ four share the machine's mood; the ratios to "off" are what to read. A section o
 import argparse
 import datetime
 import os
+import random
 import re
 import shutil
 import statistics
@@ -57,8 +58,11 @@ def tracing_overhead(build, repo, data, duration, rounds, rep, procs):
         errors = 0
         for r in range(rounds):
             for mode, c in MODES:
-                # The order rotates every round, so that no setting always runs first (or right after another).
-                for label, _ in SETTINGS[r % len(SETTINGS):] + SETTINGS[:r % len(SETTINGS)]:
+                # A new order every round (seeded: reproducible), so that no setting always runs first or
+                # right after the same other one (rotating a fixed order keeps each one's predecessor).
+                order = list(SETTINGS)
+                random.Random(r).shuffle(order)
+                for label, _ in order:
                     server = servers[label]
                     target = (["--target", f"127.0.0.1:{server.ports['grpc']}"] if mode.startswith("grpc") else
                               ["--http-target", f"127.0.0.1:{server.ports['http']}"])
@@ -76,7 +80,7 @@ def tracing_overhead(build, repo, data, duration, rounds, rep, procs):
 off: the second, "off, again", is an A/A control whose ratio to "off" shows how far two identical servers
 differ on this machine) (`OTEL_TRACES_EXPORTER=otlp`, `OTEL_TRACES_SAMPLER=traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.01|1.0`, the
 batch span processor's defaults), export over OTLP/HTTP to one local receiver that reads and discards
-the bodies; {rounds} alternating rounds of {duration} per server and path (the order rotating every round). With tracing on, every request
+the bodies; {rounds} alternating rounds of {duration} per server and path (in a new seeded order every round). With tracing on, every request
 is recorded (a few timestamps: failed requests are exported whatever the sampler says) and the sampled
 ones are exported as 4 spans (request, queue, execute, encode). Targets (issue 20): >= 0.97x at 0.01,
 >= 0.85x at 1.0.""")
