@@ -200,7 +200,7 @@ class InferenceServer {
 
  private:
   ModelRepository* const repository_;
-  // Starts `context`'s trace and wraps `done` to finish it (tracing on).
+  // The trace of `context`, started (tracing on); the caller finishes it.
   std::shared_ptr<RequestTrace> StartTrace(const RequestContext& context) const;
 
   Metrics* const metrics_;
