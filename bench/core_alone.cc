@@ -53,12 +53,14 @@ int main(int argc, char** argv) {
   CLI::App app{"core_alone: the server core's CPU per request, no wire"};
   std::string repository_dir, model = "recommender";
   int requests = 20000, rounds = 5;
-  std::string thread_counts = "1,2";
+  std::vector<int> thread_counts{1, 2};
   app.add_option("--model-repository", repository_dir, "the model repository")->required();
   app.add_option("--model", model, "the model answering Recommender/GetRecommendations");
   app.add_option("--requests", requests, "requests per round (after a 10% warm-up)");
   app.add_option("--rounds", rounds, "rounds (the median is printed)");
-  app.add_option("--threads", thread_counts, "comma-separated numbers of calling threads");
+  app.add_option("--threads", thread_counts, "comma-separated numbers of calling threads")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   using namespace protoserve;
@@ -117,10 +119,8 @@ int main(int argc, char** argv) {
     for (auto& caller : callers) caller.join();
   };
   std::printf("{\"model\": \"%s\", \"runs\": [", model.c_str());
-  size_t pos = 0;
-  while (pos <= thread_counts.size()) {
-    const size_t comma = std::min(thread_counts.find(',', pos), thread_counts.size());
-    const int threads = std::stoi(thread_counts.substr(pos, comma - pos));
+  const char* sep = "";
+  for (const int threads : thread_counts) {
     std::vector<double> per_request;
     for (int r = 0; r < rounds; ++r) {
       run(threads, requests / 10 / threads);
@@ -129,11 +129,11 @@ int main(int argc, char** argv) {
       per_request.push_back((CpuNanos() - start) / 1e3 / (requests / threads * threads));
     }
     std::sort(per_request.begin(), per_request.end());
-    std::printf("%s{\"threads\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", pos ? ", " : "", threads,
+    std::printf("%s{\"threads\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", sep, threads,
                 per_request[per_request.size() / 2]);
     for (size_t i = 0; i < per_request.size(); ++i) std::printf("%s%.2f", i ? ", " : "", per_request[i]);
     std::printf("]}");
-    pos = comma + 1;
+    sep = ", ";
   }
   std::printf("]}\n");
   if (failures > 0) {

@@ -60,11 +60,12 @@ std::vector<protoserve::Tensor> RandomInputs(const protoserve::ModelConfig& conf
 
 int main(int argc, char** argv) {
   CLI::App app{"model_alone: one model's execution cost, no server"};
-  std::string model_dir, batches = "1,8,32";
+  std::string model_dir;
+  std::vector<int64_t> batches{1, 8, 32};
   int version = 1, iterations = 2000;
   app.add_option("--model-dir", model_dir, "the model's folder (holds config.pbtxt)")->required();
   app.add_option("--version", version, "version folder");
-  app.add_option("--batch", batches, "comma-separated batch sizes");
+  app.add_option("--batch", batches, "comma-separated batch sizes")->delimiter(',')->check(CLI::PositiveNumber);
   app.add_option("--iterations", iterations, "executions per batch size (after 10% warm-up)");
   CLI11_PARSE(app, argc, argv);
 
@@ -94,11 +95,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(42);
   std::printf("{\"model\": \"%s\", \"runs\": [", name.c_str());
   const char* sep = "";
-  size_t pos = 0;
-  while (pos <= batches.size()) {
-    const size_t comma = std::min(batches.find(',', pos), batches.size());
-    const int64_t rows = std::stoll(batches.substr(pos, comma - pos));
-    pos = comma + 1;
+  for (const int64_t rows : batches) {
     const std::vector<protoserve::Tensor> inputs = RandomInputs(*config, rows, rng);
     std::vector<double> costs, walls;
     for (int i = 0; i < iterations + iterations / 10; ++i) {
