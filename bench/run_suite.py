@@ -288,30 +288,68 @@ figure the median of its rounds.""")
                   "--threads 1` (the seed's RecommendationRequest through `typed::InferCompiled`, the function the "
                   "gRPC, REST and gRPC-Web front-ends call; median of 5 rounds of 20,000 requests)")
 
-        # What a handler's own work costs the RPC engine: the floor, with a model's stand-ins.
-        handler_variants = (("floor (canned reply)", []), ("floor + 25 us of computation per call", ["--spin-us", "25"]),
-                            ("floor + 256 KB read per call", ["--touch-kb", "256"]),
-                            ("floor + 1 MB read per call", ["--touch-kb", "1024"]))
-        handlers = []
-        for name, extra in handler_variants:
-            p = Proc([os.path.join(build, "floor_server"), "--engine", "callback", *extra],
-                     {"grpc": r"listening on \S+:(\d+)"})
+        # The core with cold caches: what other work between two requests does to the same request.
+        evictions = (0, 512, 2048, 8192)
+        cold = {}
+        for kb in evictions:
+            out = subprocess.run([os.path.join(build, "core_alone"), "--model-repository", repo, "--model",
+                                  "recommender", "--threads", "1", "--evict-kb", str(kb), "--rounds", "3",
+                                  "--requests", "1000" if args.quick else "4000"],
+                                 capture_output=True, text=True, check=True, timeout=600).stdout
+            cold[kb] = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["runs"][0]
+        rep.add("The same core request with cold caches: before each request the calling thread writes N KB of its "
+                "own memory (one byte per 64-byte line; that CPU is not counted), as the other work a core does "
+                "between two requests (gRPC, the kernel's sockets, the load generator sharing the core) pushes "
+                "the request's code and the model's weights out of its 1 MB L2 cache.\n")
+        rep.table(["memory written between two requests", "core request, us", "x hot"],
+                  [[f"{kb:,} KB" if kb else "none (hot caches)", f"{cold[kb]['cpu_us_per_request']:.1f}",
+                    f"{cold[kb]['cpu_us_per_request'] / cold[0]['cpu_us_per_request']:.2f}"] for kb in evictions],
+                  "Command: `build/core_alone --model-repository build/model_repository --model recommender "
+                  "--threads 1 --evict-kb N --rounds 3 --requests 4000` (medians)")
+
+        # The floor answering through each stage of the request path: what each stage costs under gRPC.
+        stage_variants = (
+            ("floor (canned reply)", [os.path.join(build, "floor_server"), "--engine", "callback"]),
+            ("floor + 25 us of computation per call",
+             [os.path.join(build, "floor_server"), "--engine", "callback", "--spin-us", "25"]),
+            ("floor + the model (stage_server --stage model)",
+             [os.path.join(build, "stage_server"), "--stage", "model", "--model-repository", repo]),
+            ("floor + the core (stage_server --stage core)",
+             [os.path.join(build, "stage_server"), "--stage", "core", "--model-repository", repo]))
+        stages = []
+        for name, command in stage_variants:
+            p = Proc(command, {"grpc": r"listening on \S+:(\d+)"})
             procs.append(p)
-            handlers.append((name, p.p.pid, ["--target", f"127.0.0.1:{p.ports['grpc']}", "--mode", "grpc-recommend",
-                                             "--data", samples]))
-        handler_costs = costed_rounds(build, handlers, 8, rounds, "1s" if args.quick else "3s")
-        rep.add("What a handler's own work costs gRPC's engine: the floor server, whose handler also computes for 25 us "
-                "(about the recommender's core request above) or reads a block of memory the size of the model's "
-                "weights, on the thread gRPC runs it on, as protoserve runs a quick model. If the engine paid "
-                "for the handler's work beyond its own CPU, it would show here.\n")
-        rep.table(["server (concurrency 8)", "qps", "server CPU us/req", "context switches/req",
-                   "extra CPU over the floor, us"],
-                  [[name, f"{r['qps']:,.0f}", f"{r['server_cpu_us']:.1f}", f"{r['server_cs']:.2f}",
-                    f"{r['server_cpu_us'] - handler_costs['floor (canned reply)']['server_cpu_us']:+.1f}"]
-                   for name, r in handler_costs.items()],
-                  "Command: `bench/floor_server --engine callback [--spin-us 25 | --touch-kb 256 | --touch-kb 1024]` "
-                  f"and `{command_text('--mode grpc-recommend -c 8 --warmup 0s', duration='3s')}`, "
-                  f"{rounds} alternating rounds (medians)")
+            stages.append((name, p.p.pid, ["--target", f"127.0.0.1:{p.ports['grpc']}"]))
+        stages.append(("protoserve gRPC", server.p.pid, ["--target", target]))
+        stage_costs = {}
+        for c in (1, 8):
+            level = costed_rounds(build, [(name, pid, [*how, "--mode", "grpc-recommend", "--data", samples])
+                                          for name, pid, how in stages], c, rounds, "1s" if args.quick else "3s")
+            for name, run in level.items():
+                stage_costs[name, c] = run
+        rep.add("The floor answering through each stage of protoserve's request path, on the thread gRPC runs its "
+                "handler on (`bench/stage_server`: the floor's engine and service): the model alone (the request's "
+                "features and user hash as the model's two tensors, the server's torch backend, the first 10 "
+                "scores in the reply), then the whole core request (`typed::InferCompiled`, as protoserve's "
+                "Recommender service calls it), then protoserve itself (its other services, HTTP port, tracing "
+                "hooks). *floor + the model* is the least any server pays that executes this model once per "
+                "request on gRPC's threads: it bounds the engine targets below.\n")
+        stage_rows = []
+        for c in (1, 8):
+            base = stage_costs["floor (canned reply)", c]
+            for name, _, _ in stages:
+                r = stage_costs[name, c]
+                stage_rows.append([name, c, f"{r['qps']:,.0f}", ms(r["latency_ms"]["p50"]),
+                                   f"{r['server_cpu_us']:.1f}", f"{r['server_cs']:.2f}",
+                                   f"{r['server_cpu_us'] - base['server_cpu_us']:+.1f}",
+                                   f"{r['server_cpu_us'] / base['server_cpu_us']:.2f}x"])
+        rep.table(["server", "concurrency", "qps", "p50", "server CPU us/req", "context switches/req",
+                   "over the floor, us", "/ floor"], stage_rows,
+                  "Command: `bench/floor_server --engine callback [--spin-us 25]`, `bench/stage_server --stage "
+                  "model|core --model-repository build/model_repository` and `protoserve`, each loaded by "
+                  f"`{command_text('--mode grpc-recommend -c 1|8 --warmup 0s', duration='3s')}`, "
+                  f"{rounds} alternating rounds per concurrency (medians)")
 
         # ---------------------------------- typed API vs KServe v2 vs REST
         typed_seconds = 2 if args.quick else 3
@@ -503,28 +541,43 @@ figure the median of its rounds.""")
         vs_rest = {c: grpc_c[c]["server_cpu_us"] / rest_c[c]["server_cpu_us"] for c in (1, 8)}
         qps8 = grpc_c[8]["qps"] / floor_c[8]["qps"]
         p50_1 = grpc_c[1]["latency_ms"]["p50"] / floor_c[1]["latency_ms"]["p50"]
-        rep.table(["figure (recommender, same server, same model)", "measured", "target", "held?"], [
+        # The bound: the floor answering through the model alone, against its floor in the same rounds.
+        def bound(c, key, per=lambda r, k: r[k]):
+            return per(stage_costs["floor + the model (stage_server --stage model)", c], key) / \
+                per(stage_costs["floor (canned reply)", c], key)
+        b_cpu8, b_cpu1 = bound(8, "server_cpu_us"), bound(1, "server_cpu_us")
+        b_qps8 = bound(8, "qps")
+        b_p50_1 = bound(1, "p50", lambda r, k: r["latency_ms"][k])
+        rep.table(["figure (recommender, same server, same model)", "measured", "target", "held?",
+                   "the bound: floor + the model alone"], [
             ["server CPU per request, gRPC / canned floor, concurrency 8",
              f"{cpu8:.2f}x ({grpc_c[8]['server_cpu_us']:.0f} vs {floor_c[8]['server_cpu_us']:.0f} us)", "<= 2.0x",
-             check(cpu8, 2.0)],
+             check(cpu8, 2.0), f"{b_cpu8:.2f}x"],
             ["server CPU per request, gRPC / canned floor, concurrency 1",
              f"{cpu1:.2f}x ({grpc_c[1]['server_cpu_us']:.0f} vs {floor_c[1]['server_cpu_us']:.0f} us)", "<= 2.0x",
-             check(cpu1, 2.0)],
+             check(cpu1, 2.0), f"{b_cpu1:.2f}x"],
             ["server CPU per request, gRPC / REST, same server, concurrency 1 and 8",
-             f"{vs_rest[1]:.2f} / {vs_rest[8]:.2f}", "<= 1.0", check(max(vs_rest.values()), 1.0)],
-            ["qps / canned floor qps, concurrency 8, same client", f"{qps8:.2f}", ">= 0.60", check(qps8, 0.6, True)],
-            ["p50 / canned floor p50, concurrency 1", f"{p50_1:.2f}", "<= 1.6", check(p50_1, 1.6)],
+             f"{vs_rest[1]:.2f} / {vs_rest[8]:.2f}", "<= 1.0", check(max(vs_rest.values()), 1.0), "-"],
+            ["qps / canned floor qps, concurrency 8, same client", f"{qps8:.2f}", ">= 0.60", check(qps8, 0.6, True),
+             f"{b_qps8:.2f}"],
+            ["p50 / canned floor p50, concurrency 1", f"{p50_1:.2f}", "<= 1.6", check(p50_1, 1.6), f"{b_p50_1:.2f}"],
             ["qps / Python grpcio server of the same model, concurrency 32", f"{ratio:.1f}x", ">= 8x",
-             check(ratio, 8, True)],
+             check(ratio, 8, True), "-"],
             ["dynamic batching on / off, fashion_mnist, concurrency 64", f"{a['qps'] / b['qps']:.1f}x", ">= 3x",
-             check(a["qps"] / b["qps"], 3, True)],
+             check(a["qps"] / b["qps"], 3, True), "-"],
         ] + [[f"gRPC vs REST end to end, concurrency {c}: qps, p50, client CPU per request",
               f"gRPC {grpc_c[c]['qps']:,.0f} qps, p50 {ms(grpc_c[c]['latency_ms']['p50'])}, client "
               f"{grpc_c[c]['client_cpu_us']:.0f} us; REST {rest_c[c]['qps']:,.0f} qps, p50 "
               f"{ms(rest_c[c]['latency_ms']['p50'])}, client {rest_c[c]['client_cpu_us']:.0f} us",
-              "reported", "gRPC ahead" if grpc_c[c]["qps"] >= rest_c[c]["qps"] else "REST ahead"]
+              "reported", "gRPC ahead" if grpc_c[c]["qps"] >= rest_c[c]["qps"] else "REST ahead", "-"]
              for c in COST_LEVELS],
-            "Figures: the cost table above (same run), the Python baselines and batching sections")
+            "Figures: the cost table above (same run), the Python baselines and batching sections; the bound: "
+            "`stage_server --stage model` against the floor in the same rounds (\"Where the time goes\")")
+        rep.add("*The bound* is what a server pays that does nothing but execute this TorchScript model once per "
+                "request on gRPC's threads (no validation, no top-k, no labels, no metrics), measured against its "
+                "floor in the same rounds. Where the bound itself misses a target, no change to the engine can "
+                "reach it with this model on this machine; what protoserve pays above the bound is the engine's "
+                "own share (\"Where the time goes\").\n")
 
         cost_rows = []
         for name in ("protoserve gRPC", "protoserve REST", "Python grpcio", "Python FastAPI"):
@@ -593,40 +646,41 @@ Not measured by this suite: the seed's 30% less data transfer and business metri
 server-CPU row above); running gRPC beside REST and shifting 10% of traffic is docs/migration.md, Kubernetes and
 Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md and tests/e2e/test_http.py.
 
-**Why the engine targets that miss cannot be met on this machine** (analysis of 2026-12-05, issue 22; the
+**Why the engine targets that miss cannot be met on this machine** (analysis of 2026-12-06, issue 22; the
 figures it leans on are the "Where the time goes" tables above, re-taken by every run):
 
-1. *The model alone costs about as much as the floor's whole request.* `model_alone` runs the recommender's
-   TorchScript file through the server's own backend at batch 1 for roughly the floor's CPU per request at
-   concurrency 8. "gRPC <= 2.0x the floor" would leave the rest of a real request (context, routing,
-   validation against the config, top-k over 1,000 scores, ten item-id strings in the reply, metrics, the
-   feedback join window) about nothing.
-2. *Batches do not form at concurrency 8* (mean 1.1 rows, `protoserve_batch_size`): gRPC 1.51's callback API
-   runs handlers on two "nexting" threads that read, execute inline and reply, and a batch (~25 us) ends before
-   the other thread has read and decoded the next request (~40 us of gRPC and kernel work). Holding requests
-   for company was measured (a 100-300 us hold before executing on an idle instance): mean batch 4-6 rows,
-   but 3.8 context switches per request (the hand-off to an instance thread) and no lower CPU per request
-   (medians 105-127 vs 124 us over 3 rounds at load average 7), so the batcher still executes at once when an
-   instance is free, and batches where requests do queue (fashion_mnist, concurrency 32 and up).
-3. *The same gRPC engine costs more per call inside protoserve than in the floor,* and not because of the
-   handler's time or the model's data. The core request without a wire (`core_alone`, above: 27-42 us in the
-   runs of 2026-12-06, the model 18-19 of them); the floor whose handler computes for 25 us, or reads 256 KB (the recommender's
-   largest weight matrix is 1000x64 FP32), pays for that work and nothing more (the handler table above).
-   Yet the gRPC-library and kernel rows of protoserve are 2-3x the floor's, spread over every gRPC function
-   (no single hot spot; futex and socket system calls per request are within 2x of the floor's): what one
-   TorchScript execution does that the stand-ins do not is run through a large part of libtorch's code
-   (the dispatcher, the graph executor, ~50 operator calls), so the instruction-cache and TLB footprint is the
-   hypothesis left to test. Running every execution on the version's own instance thread instead of the gRPC
-   thread (which would keep each core's code warm) was measured: the same CPU per request, 3.2 context
-   switches per request instead of 1.3. Channel arguments tried without an effect beyond noise: BDP probing
-   off, optimization target throughput or latency.
+1. *Executing this model once per request already misses most targets.* The floor whose handler does nothing
+   but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no labels,
+   no metrics) is the bound column of the targets table: in the runs of 2026-12-06 it cost 2.0-2.4x the floor's
+   CPU per request at concurrency 8, 0.5-0.55 of its qps, and 1.6-1.7x its p50 at concurrency 1. The model costs
+   19 us alone with hot caches (`model_alone`), but 40-45 us under gRPC: see 3.
+2. *Batching could beat that bound, but batches do not form at concurrency 8 without costing more.* protoserve
+   executes on the gRPC thread that finds an instance free, and the thread that finishes a batch takes what
+   queued meanwhile (mean 1.85 rows at concurrency 8, `protoserve_batch_size`). Holding requests for company
+   moves them to an instance thread: measured 2026-12-06 with one instance and a 100, 300 or 1000 us hold
+   (preferred batch 8), 124-130 us per request and 3.4-3.7 context switches against 113 us and 1.3 for the
+   shipped configuration (3 alternating rounds). Dynamic batching off changes nothing beyond noise.
+3. *Under gRPC, every stage costs 2-3x what it costs alone, and the reason is the caches.* The whole core request
+   costs 28-35 us alone with hot caches (`core_alone`), about 45-50 us after 2 MB of other memory traffic and
+   75-80 us after 8 MB (the cold-cache table above). Between two requests on a core, gRPC, the kernel's
+   sockets and the load generator, which shares the two cores, run through more than the core's 1 MB L2: the
+   model's weights (the 1000x64 item matrix alone is 256 KB) and the request's code come back from L3 or memory
+   every time. The floor + 25 us of computation (a loop in registers) pays exactly 25 us; the same 25 us of
+   model and core work does not. So the core under gRPC costs the floor + 35-45 us over the model stage (the
+   stage table), and protoserve's other services, HTTP port and hooks add nothing measurable on top
+   (`stage_server --stage core` and protoserve are within the rounds' spread). This machine has no hardware
+   counters (`perf stat` reports no cache events), so the cache misses themselves cannot be counted here; the
+   eviction table is the measurement.
 4. *What was removed* (issue 22): glibc's malloc (jemalloc in every executable: -14% server CPU per request
-   at concurrency 8, 6 alternating rounds; tcmalloc -11%, mimalloc -8%), OpenBLAS re-packing each weight matrix on every batch-1 call (frozen graph,
-   then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed on the executing thread (no
-   wake-up per batch: -17% CPU at concurrency 8), and fashion_mnist's batching that cost more per row than
-   single images (optimized graph, one intra-op thread: 20 us/row at batch 64 against 125 us alone).
-   At concurrency 1 the floor itself pays ~6 context switches per request in gRPC's callback engine, so
-   protoserve's ratio there is lower.
+   at concurrency 8, 6 alternating rounds; tcmalloc -11%, mimalloc -8%), OpenBLAS re-packing each weight matrix on
+   every batch-1 call (frozen graph, then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed
+   on the executing thread (no wake-up per batch: -17% CPU at concurrency 8), and fashion_mnist's batching that
+   cost more per row than single images (optimized graph, one intra-op thread: 20 us/row at batch 64 against
+   125 us alone). Measured and not kept: every execution on the version's own instance thread (same CPU, 3.2
+   context switches per request instead of 1.3), `GRPC_POLL_STRATEGY=poll` (+20%), bias additions fused into
+   the matrix products (`addmv`/`addmm`: no change beyond noise in `model_alone`), PyTorch's Static Runtime
+   (no faster than the frozen graph for this model), channel arguments (BDP probing off, optimization target).
+   At concurrency 1 the floor itself pays ~6 context switches per request in gRPC's callback engine.
 """)
     finally:
         for p in procs:

@@ -12,7 +12,7 @@ import threading
 import time
 
 
-BINARIES = ("protoserve", "protoserve-cli", "floor_server", "model_alone", "core_alone")
+BINARIES = ("protoserve", "protoserve-cli", "floor_server", "stage_server", "model_alone", "core_alone")
 
 
 def snapshot_binaries(build):

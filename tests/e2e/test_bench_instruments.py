@@ -1,0 +1,118 @@
+"""e2e: the instruments `make bench` measures the engine with (bench/): the floor server, the stage server
+(the floor answering through the model only, or through the whole core), core_alone and model_alone.
+
+Each must answer what it claims to, so that a figure in docs/benchmarks.md measures the work it names: a stage
+server that failed every call, or a core_alone whose requests all failed, would report a cost for nothing.
+Assertions are about answers and output, never timings. About 10 s.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import BUILD, REPO, load_samples, stubs  # noqa: E402
+
+stubs()
+import recommender_pb2 as rpb  # noqa: E402
+import recommender_pb2_grpc  # noqa: E402
+
+
+class Listening:
+    """A bench server process, stopped on exit; `port` is the one it printed."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([os.path.join(BUILD, args[0]), *args[1:]], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        for line in self.proc.stdout:  # the server prints its port once it listens
+            m = re.search(r"listening on \S+:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                return
+        raise AssertionError(f"{args[0]} exited before listening (code {self.proc.wait()})")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    def call(self, request):
+        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            return recommender_pb2_grpc.RecommenderStub(channel).GetRecommendations(request, timeout=30)
+
+
+def seed_request(features=None):
+    sample = load_samples("recommender")[0]
+    return rpb.RecommendationRequest(user_id=sample["user_id"],
+                                     features=sample["features"] if features is None else features)
+
+
+def json_line(stdout):
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
+
+
+class StageServerTest(unittest.TestCase):
+    def test_core_stage_answers_as_protoserve_does(self):
+        with Listening("stage_server", "--stage", "core", "--model-repository", REPO) as server:
+            reply = server.call(seed_request())
+            self.assertEqual(len(reply.item_ids), 10)
+            self.assertEqual(list(reply.scores), sorted(reply.scores, reverse=True))  # top-k, best first
+            self.assertEqual(reply.model_name, "recommender")
+            self.assertTrue(reply.request_id)
+            with self.assertRaises(grpc.RpcError) as bad:
+                server.call(seed_request(features=[0.5] * 31))
+            self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("features", bad.exception.details())
+
+    def test_model_stage_executes_the_model(self):
+        with Listening("stage_server", "--stage", "model", "--model-repository", REPO) as server:
+            one = server.call(seed_request())
+            other = server.call(seed_request(features=[0.0] * 32))
+            self.assertEqual(len(one.scores), 10)
+            # log-softmax scores of a real execution: negative, and they depend on the input.
+            self.assertTrue(all(s < 0 for s in one.scores), one.scores)
+            self.assertNotEqual(list(one.scores), list(other.scores))
+            with self.assertRaises(grpc.RpcError) as bad:
+                server.call(seed_request(features=[0.5] * 3))
+            self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_floor_replies_canned(self):
+        with Listening("floor_server", "--spin-us", "5") as server:
+            reply = server.call(seed_request())
+            self.assertEqual(reply.model_name, "floor")
+            self.assertEqual(len(reply.item_ids), 10)
+
+    def test_unknown_stage_is_refused(self):
+        out = subprocess.run([os.path.join(BUILD, "stage_server"), "--stage", "wire", "--model-repository", REPO],
+                             capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--stage", out.stderr)
+
+
+class AloneTest(unittest.TestCase):
+    def test_core_alone_with_cold_caches(self):
+        out = subprocess.run([os.path.join(BUILD, "core_alone"), "--model-repository", REPO, "--threads", "1",
+                              "--requests", "400", "--rounds", "1", "--evict-kb", "64"],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)  # it exits 1 if any request failed
+        run = json_line(out.stdout)["runs"][0]
+        self.assertEqual(run["threads"], 1)
+        self.assertGreater(run["cpu_us_per_request"], 0)
+
+    def test_model_alone(self):
+        out = subprocess.run([os.path.join(BUILD, "model_alone"), "--model-dir", os.path.join(REPO, "recommender"),
+                              "--batch", "1,4", "--iterations", "50"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        runs = json_line(out.stdout)["runs"]
+        self.assertEqual([r["batch"] for r in runs], [1, 4])
+        self.assertTrue(all(r["cpu_us"] > 0 for r in runs), runs)
+
+
+if __name__ == "__main__":
+    unittest.main()
