@@ -10,6 +10,8 @@
 // process CPU per request (every thread's, the framework's included) as JSON:
 // with one thread, the core's own cost with hot caches; with two, what two
 // cores executing requests side by side add (shared locks, counters, caches).
+// With --evict-kb, each caller writes that much of its own memory before each
+// request (not counted): the same request with cold caches.
 //
 // Beside `model_alone` (the model's execution only) and the server's CPU per
 // request measured from outside, it splits a request's cost into the model,
@@ -17,6 +19,7 @@
 // docs/benchmarks.md, "Where the time goes".
 //
 //   core_alone --model-repository build/model_repository --model recommender --threads 1,2
+//   core_alone --model-repository build/model_repository --threads 1 --evict-kb 0,512,2048,8192
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -65,7 +68,8 @@ int main(int argc, char** argv) {
   std::string repository_dir, model = "recommender";
   int requests = 20000, rounds = 5;
   std::vector<int> thread_counts{1, 2};
-  int evict_kb = 0;
+  std::vector<int> evict_kbs{0};
+  int evict_kb = 0;  // the size being measured
   app.add_option("--model-repository", repository_dir, "the model repository")->required();
   app.add_option("--model", model, "the model answering Recommender/GetRecommendations");
   app.add_option("--requests", requests, "requests per round (after a 10% warm-up)");
@@ -73,9 +77,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", thread_counts, "comma-separated numbers of calling threads")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  app.add_option("--evict-kb", evict_kb,
-                 "before each request, each calling thread writes this many KB of its own memory (cold caches); "
-                 "that CPU is not counted")
+  app.add_option("--evict-kb", evict_kbs,
+                 "comma-separated: before each request, each calling thread writes this many KB of its own memory "
+                 "(cold caches; that CPU is not counted), one run per size")
+      ->delimiter(',')
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
@@ -141,22 +146,30 @@ int main(int argc, char** argv) {
     for (auto& caller : callers) caller.join();
     return std::accumulate(evicting.begin(), evicting.end(), 0.0);
   };
+  // The eviction sizes take turns within each round, so that a noisy
+  // neighbour slows every size alike rather than the one that ran then.
   std::printf("{\"model\": \"%s\", \"runs\": [", model.c_str());
   const char* sep = "";
   for (const int threads : thread_counts) {
-    std::vector<double> per_request;
+    std::vector<std::vector<double>> per_request(evict_kbs.size());
     for (int r = 0; r < rounds; ++r) {
-      run(threads, requests / 10 / threads);
-      const double start = CpuNanos();
-      const double evicting = run(threads, requests / threads);
-      per_request.push_back((CpuNanos() - start - evicting) / 1e3 / (requests / threads * threads));
+      for (size_t e = 0; e < evict_kbs.size(); ++e) {
+        evict_kb = evict_kbs[e];
+        run(threads, requests / 10 / threads);
+        const double start = CpuNanos();
+        const double evicting = run(threads, requests / threads);
+        per_request[e].push_back((CpuNanos() - start - evicting) / 1e3 / (requests / threads * threads));
+      }
     }
-    std::sort(per_request.begin(), per_request.end());
-    std::printf("%s{\"threads\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", sep, threads,
-                per_request[per_request.size() / 2]);
-    for (size_t i = 0; i < per_request.size(); ++i) std::printf("%s%.2f", i ? ", " : "", per_request[i]);
-    std::printf("]}");
-    sep = ", ";
+    for (size_t e = 0; e < evict_kbs.size(); ++e) {
+      std::vector<double>& costs = per_request[e];
+      std::sort(costs.begin(), costs.end());
+      std::printf("%s{\"threads\": %d, \"evict_kb\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", sep,
+                  threads, evict_kbs[e], costs[costs.size() / 2]);
+      for (size_t i = 0; i < costs.size(); ++i) std::printf("%s%.2f", i ? ", " : "", costs[i]);
+      std::printf("]}");
+      sep = ", ";
+    }
   }
   std::printf("]}\n");
   if (failures > 0) {

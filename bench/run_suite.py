@@ -274,10 +274,15 @@ figure the median of its rounds.""")
                   [["CPU per execution, us"] + [f"{r['cpu_us']:.1f}" for r in alone],
                    ["CPU per row, us"] + [f"{r['cpu_us_per_row']:.1f}" for r in alone]],
                   "Command: `build/model_alone --model-dir build/model_repository/recommender --batch 1,8,32`")
+        # The core request, hot and with cold caches (the sizes take turns in each round).
+        evictions = (0, 512, 2048, 8192)
         core_out = subprocess.run([os.path.join(build, "core_alone"), "--model-repository", repo, "--model",
-                                   "recommender", "--threads", "1", "--requests", "2000" if args.quick else "20000"],
-                                  capture_output=True, text=True, check=True, timeout=600).stdout
-        core = json.loads(next(line for line in core_out.splitlines() if line.startswith("{")))["runs"][0]
+                                   "recommender", "--threads", "1", "--evict-kb", ",".join(map(str, evictions)),
+                                   "--rounds", "5", "--requests", "1000" if args.quick else "4000"],
+                                  capture_output=True, text=True, check=True, timeout=900).stdout
+        cold = {r["evict_kb"]: r for r in
+                json.loads(next(line for line in core_out.splitlines() if line.startswith("{")))["runs"]}
+        core = cold[0]
         core_us, model_us = core["cpu_us_per_request"], alone[0]["cpu_us"]
         rep.table(["the recommender through the core, no wire (one request at a time)", "us per request"],
                   [["the whole core request (decode, route, batcher, model, top-k, encode, metrics, feedback "
@@ -285,18 +290,10 @@ figure the median of its rounds.""")
                    ["of which the model (model_alone, batch 1)", f"{model_us:.1f}"],
                    ["the core's own code", f"{core_us - model_us:.1f}"]],
                   "Command: `build/core_alone --model-repository build/model_repository --model recommender "
-                  "--threads 1` (the seed's RecommendationRequest through `typed::InferCompiled`, the function the "
-                  "gRPC, REST and gRPC-Web front-ends call; median of 5 rounds of 20,000 requests)")
+                  "--threads 1 --evict-kb 0,512,2048,8192 --rounds 5 --requests 4000` (the seed's "
+                  "RecommendationRequest through `typed::InferCompiled`, the function the gRPC, REST and gRPC-Web "
+                  "front-ends call; the median of 5 rounds, each of 4,000 requests per size, sizes in turn)")
 
-        # The core with cold caches: what other work between two requests does to the same request.
-        evictions = (0, 512, 2048, 8192)
-        cold = {}
-        for kb in evictions:
-            out = subprocess.run([os.path.join(build, "core_alone"), "--model-repository", repo, "--model",
-                                  "recommender", "--threads", "1", "--evict-kb", str(kb), "--rounds", "3",
-                                  "--requests", "1000" if args.quick else "4000"],
-                                 capture_output=True, text=True, check=True, timeout=600).stdout
-            cold[kb] = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["runs"][0]
         rep.add("The same core request with cold caches: before each request the calling thread writes N KB of its "
                 "own memory (one byte per 64-byte line; that CPU is not counted), as the other work a core does "
                 "between two requests (gRPC, the kernel's sockets, the load generator sharing the core) pushes "
@@ -304,8 +301,8 @@ figure the median of its rounds.""")
         rep.table(["memory written between two requests", "core request, us", "x hot"],
                   [[f"{kb:,} KB" if kb else "none (hot caches)", f"{cold[kb]['cpu_us_per_request']:.1f}",
                     f"{cold[kb]['cpu_us_per_request'] / cold[0]['cpu_us_per_request']:.2f}"] for kb in evictions],
-                  "Command: `build/core_alone --model-repository build/model_repository --model recommender "
-                  "--threads 1 --evict-kb N --rounds 3 --requests 4000` (medians)")
+                  "Command: the `core_alone` run above (`--evict-kb 0,512,2048,8192`: the sizes take turns in every "
+                  "round; medians of 5 rounds)")
 
         # The floor answering through each stage of the request path: what each stage costs under gRPC.
         stage_variants = (
@@ -649,28 +646,34 @@ Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md a
 **Why the engine targets that miss cannot be met on this machine** (analysis of 2026-12-06, issue 22; the
 figures it leans on are the "Where the time goes" tables above, re-taken by every run):
 
-1. *Executing this model once per request already misses most targets.* The floor whose handler does nothing
-   but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no labels,
-   no metrics) is the bound column of the targets table: in the runs of 2026-12-06 it cost 2.0-2.4x the floor's
-   CPU per request at concurrency 8, 0.5-0.55 of its qps, and 1.6-1.7x its p50 at concurrency 1. The model costs
-   19 us alone with hot caches (`model_alone`), but 40-45 us under gRPC: see 3.
+1. *Executing this model once per request already misses the concurrency-8 targets.* The floor whose handler
+   does nothing but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no
+   top-k, no labels, no metrics) is the bound column of the targets table. In the runs of 2026-12-06 it cost
+   1.96-2.15x the floor's CPU per request at concurrency 8 with 0.55-0.57 of its qps (targets 2.0x and 0.60),
+   and 1.6-2.0x the floor's CPU and p50 at concurrency 1 (targets 2.0x and 1.6): at concurrency 1 the targets
+   sit at the bound's edge, and the rest of the request (item 3) does not fit under them. The model costs
+   17-19 us alone with hot caches (`model_alone`) but 35-45 us more than the floor under gRPC.
 2. *Batching could beat that bound, but batches do not form at concurrency 8 without costing more.* protoserve
    executes on the gRPC thread that finds an instance free, and the thread that finishes a batch takes what
    queued meanwhile (mean 1.85 rows at concurrency 8, `protoserve_batch_size`). Holding requests for company
    moves them to an instance thread: measured 2026-12-06 with one instance and a 100, 300 or 1000 us hold
    (preferred batch 8), 124-130 us per request and 3.4-3.7 context switches against 113 us and 1.3 for the
-   shipped configuration (3 alternating rounds). Dynamic batching off changes nothing beyond noise.
-3. *Under gRPC, every stage costs 2-3x what it costs alone, and the reason is the caches.* The whole core request
-   costs 28-35 us alone with hot caches (`core_alone`), about 45-50 us after 2 MB of other memory traffic and
-   75-80 us after 8 MB (the cold-cache table above). Between two requests on a core, gRPC, the kernel's
-   sockets and the load generator, which shares the two cores, run through more than the core's 1 MB L2: the
-   model's weights (the 1000x64 item matrix alone is 256 KB) and the request's code come back from L3 or memory
-   every time. The floor + 25 us of computation (a loop in registers) pays exactly 25 us; the same 25 us of
-   model and core work does not. So the core under gRPC costs the floor + 35-45 us over the model stage (the
-   stage table), and protoserve's other services, HTTP port and hooks add nothing measurable on top
-   (`stage_server --stage core` and protoserve are within the rounds' spread). This machine has no hardware
-   counters (`perf stat` reports no cache events), so the cache misses themselves cannot be counted here; the
-   eviction table is the measurement.
+   shipped configuration (3 alternating rounds). One instance instead of two, or dynamic batching off: no
+   difference beyond noise (6 alternating rounds: 105.5 vs 109.5 us).
+3. *Under gRPC every stage costs 2-3x what it costs alone, and the measured reason is the caches.* The whole
+   core request costs 27 us alone with hot caches (`core_alone`), 37 us after 512 KB of other memory traffic,
+   46 us after 2 MB and 55 us after 8 MB (the cold-cache table above; 2026-12-06, the sizes in turn). Between
+   two requests on a core, gRPC, the kernel's sockets and the load generator (which shares the two cores and
+   spends 30-100 us of CPU per request itself) run through more than the core's 1 MB L2: the model's weights
+   (the 1000x64 item matrix alone is 256 KB) and the request's code come back from L3 or memory every time.
+   A handler's computation that lives in registers (the floor + 25 us) costs what it computes; the model and
+   the core do not. protoserve's other services, HTTP port and hooks add at most 0-25 us on top of the core
+   (`stage_server --stage core` against protoserve: the difference changes sign between runs). This machine has
+   no hardware counters (`perf stat` shows no cache events), so the misses cannot be counted here; the
+   eviction table is the measurement. One part of the core's own memory traffic is a product choice: the
+   feedback join window (65,536 predictions, each with its ten item ids) recycles ~45 MB; a 4,096-entry window
+   makes the core request 2.5-6 us cheaper (`core_alone`, 2026-12-06), at the price of joining feedback only to
+   the last 4,096 predictions (under half a second at this load), so the default stays.
 4. *What was removed* (issue 22): glibc's malloc (jemalloc in every executable: -14% server CPU per request
    at concurrency 8, 6 alternating rounds; tcmalloc -11%, mimalloc -8%), OpenBLAS re-packing each weight matrix on
    every batch-1 call (frozen graph, then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed
