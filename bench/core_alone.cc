@@ -11,7 +11,9 @@
 // with one thread, the core's own cost with hot caches; with two, what two
 // cores executing requests side by side add (shared locks, counters, caches).
 // With --evict-kb, each caller writes that much of its own memory before each
-// request (not counted): the same request with cold caches.
+// request (not counted): the same request with cold caches. Each figure comes
+// with the model's own share ("model_cpu_us"): the same rows executed by a
+// second copy of the version through the same backend, in the same rounds.
 //
 // Beside `model_alone` (the model's execution only) and the server's CPU per
 // request measured from outside, it splits a request's cost into the model,
@@ -24,6 +26,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -39,6 +44,7 @@
 #include "core/inference_server.h"
 #include "core/metrics.h"
 #include "core/model_repository.h"
+#include "core/recommender.h"
 #include "recommender.pb.h"
 #include "typed/typed_call.h"
 #include "typed/typed_contract.h"
@@ -102,12 +108,35 @@ int main(int argc, char** argv) {
   server.set_feedback_loop(&feedback);
   server.set_state(ServerState::kReady);
 
+  // The model alone, measured in the same rounds: a second copy of the
+  // version the core serves, loaded by the same backend, executing the same
+  // rows (user hash and features) at batch 1.
+  auto served = repository.Get(model);
+  auto backend = served.ok() ? backends.Find((*served)->config()) : StatusOr<Backend*>(served.status());
+  if (!backend.ok()) {
+    std::fprintf(stderr, "model: %s\n", backend.status().message().c_str());
+    return 1;
+  }
+  auto alone = (*backend)->Load((*served)->config(), std::filesystem::path(repository_dir) / model /
+                                                         std::to_string((*served)->version()));
+  if (!alone.ok()) {
+    std::fprintf(stderr, "model: %s\n", alone.status().message().c_str());
+    return 1;
+  }
+  (*alone)->PrepareThread();
+
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<float> uniform(0, 1);
   std::vector<RecommendationRequest> bodies(256);
+  std::vector<std::vector<Tensor>> rows(bodies.size());
   for (size_t i = 0; i < bodies.size(); ++i) {
     bodies[i].set_user_id("user-" + std::to_string(i));
     for (int f = 0; f < 32; ++f) bodies[i].add_features(uniform(rng));
+    const auto hash = static_cast<int64_t>(UserHash(bodies[i].user_id()));
+    rows[i].push_back(Tensor::Allocate(DataType::kInt64, {1, 1}, sizeof(hash)));
+    std::memcpy(rows[i].back().mutable_data(), &hash, sizeof(hash));
+    rows[i].push_back(Tensor::Allocate(DataType::kFp32, {1, 32}, 32 * sizeof(float)));
+    std::memcpy(rows[i].back().mutable_data(), bodies[i].features().data(), 32 * sizeof(float));
   }
   static const std::string kMethod = "/Recommender/GetRecommendations";
   std::atomic<size_t> failures{0};
@@ -130,8 +159,15 @@ int main(int argc, char** argv) {
     // execution answers it.
     answered.wait(false);
   };
-  // Returns the CPU the callers spent evicting (not the requests' cost).
-  auto run = [&](int threads, int count) {
+  auto execute = [&](size_t i) {
+    std::vector<Tensor> outputs;
+    if (Status s = (*alone)->Execute(rows[i % rows.size()], &outputs); !s.ok() && failures++ == 0) {
+      std::fprintf(stderr, "model: %s\n", s.message().c_str());
+    }
+  };
+  // Calls `request` `count` times on each of `threads` threads; returns the
+  // CPU the callers spent evicting (not the requests' cost).
+  auto run = [&](int threads, int count, const std::function<void(size_t)>& request) {
     std::vector<std::thread> callers;
     std::vector<double> evicting(threads, 0);
     for (int t = 0; t < threads; ++t) {
@@ -139,34 +175,42 @@ int main(int argc, char** argv) {
         std::vector<char> buffer(static_cast<size_t>(evict_kb) * 1024);
         for (int i = 0; i < count; ++i) {
           evicting[t] += Evict(buffer);
-          one(static_cast<size_t>(t * count + i));
+          request(static_cast<size_t>(t * count + i));
         }
       });
     }
     for (auto& caller : callers) caller.join();
     return std::accumulate(evicting.begin(), evicting.end(), 0.0);
   };
-  // The eviction sizes take turns within each round, so that a noisy
-  // neighbour slows every size alike rather than the one that ran then.
+  // The eviction sizes, and the core request and the model alone, take
+  // turns within each round, so that a noisy neighbour slows them alike
+  // rather than the one that ran then.
+  auto measure = [&](int threads, const std::function<void(size_t)>& request) {
+    run(threads, requests / 10 / threads, request);
+    const double start = CpuNanos();
+    const double evicting = run(threads, requests / threads, request);
+    return (CpuNanos() - start - evicting) / 1e3 / (requests / threads * threads);
+  };
+  auto median = [](std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
   std::printf("{\"model\": \"%s\", \"runs\": [", model.c_str());
   const char* sep = "";
   for (const int threads : thread_counts) {
-    std::vector<std::vector<double>> per_request(evict_kbs.size());
+    std::vector<std::vector<double>> per_request(evict_kbs.size()), model_only(evict_kbs.size());
     for (int r = 0; r < rounds; ++r) {
       for (size_t e = 0; e < evict_kbs.size(); ++e) {
         evict_kb = evict_kbs[e];
-        run(threads, requests / 10 / threads);
-        const double start = CpuNanos();
-        const double evicting = run(threads, requests / threads);
-        per_request[e].push_back((CpuNanos() - start - evicting) / 1e3 / (requests / threads * threads));
+        per_request[e].push_back(measure(threads, one));
+        model_only[e].push_back(measure(threads, execute));
       }
     }
     for (size_t e = 0; e < evict_kbs.size(); ++e) {
-      std::vector<double>& costs = per_request[e];
-      std::sort(costs.begin(), costs.end());
-      std::printf("%s{\"threads\": %d, \"evict_kb\": %d, \"cpu_us_per_request\": %.2f, \"rounds_us\": [", sep,
-                  threads, evict_kbs[e], costs[costs.size() / 2]);
-      for (size_t i = 0; i < costs.size(); ++i) std::printf("%s%.2f", i ? ", " : "", costs[i]);
+      std::printf("%s{\"threads\": %d, \"evict_kb\": %d, \"cpu_us_per_request\": %.2f, \"model_cpu_us\": %.2f, "
+                  "\"rounds_us\": [",
+                  sep, threads, evict_kbs[e], median(per_request[e]), median(model_only[e]));
+      for (size_t i = 0; i < per_request[e].size(); ++i) std::printf("%s%.2f", i ? ", " : "", per_request[e][i]);
       std::printf("]}");
       sep = ", ";
     }

@@ -283,11 +283,11 @@ figure the median of its rounds.""")
         cold = {r["evict_kb"]: r for r in
                 json.loads(next(line for line in core_out.splitlines() if line.startswith("{")))["runs"]}
         core = cold[0]
-        core_us, model_us = core["cpu_us_per_request"], alone[0]["cpu_us"]
+        core_us, model_us = core["cpu_us_per_request"], core["model_cpu_us"]
         rep.table(["the recommender through the core, no wire (one request at a time)", "us per request"],
                   [["the whole core request (decode, route, batcher, model, top-k, encode, metrics, feedback "
                     "window)", f"{core_us:.1f}"],
-                   ["of which the model (model_alone, batch 1)", f"{model_us:.1f}"],
+                   ["of which the model (the same rows executed alone, in the same rounds)", f"{model_us:.1f}"],
                    ["the core's own code", f"{core_us - model_us:.1f}"]],
                   "Command: `build/core_alone --model-repository build/model_repository --model recommender "
                   "--threads 1 --evict-kb 0,512,2048,8192 --rounds 5 --requests 4000` (the seed's "
@@ -298,9 +298,12 @@ figure the median of its rounds.""")
                 "own memory (one byte per 64-byte line; that CPU is not counted), as the other work a core does "
                 "between two requests (gRPC, the kernel's sockets, the load generator sharing the core) pushes "
                 "the request's code and the model's weights out of its 1 MB L2 cache.\n")
-        rep.table(["memory written between two requests", "core request, us", "x hot"],
+        rep.table(["memory written between two requests", "core request, us", "x hot", "of which the model, us",
+                   "x hot", "the core's own code, us"],
                   [[f"{kb:,} KB" if kb else "none (hot caches)", f"{cold[kb]['cpu_us_per_request']:.1f}",
-                    f"{cold[kb]['cpu_us_per_request'] / cold[0]['cpu_us_per_request']:.2f}"] for kb in evictions],
+                    f"{cold[kb]['cpu_us_per_request'] / cold[0]['cpu_us_per_request']:.2f}",
+                    f"{cold[kb]['model_cpu_us']:.1f}", f"{cold[kb]['model_cpu_us'] / cold[0]['model_cpu_us']:.2f}",
+                    f"{cold[kb]['cpu_us_per_request'] - cold[kb]['model_cpu_us']:.1f}"] for kb in evictions],
                   "Command: the `core_alone` run above (`--evict-kb 0,512,2048,8192`: the sizes take turns in every "
                   "round; medians of 5 rounds)")
 
@@ -646,13 +649,13 @@ Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md a
 **Why the engine targets that miss cannot be met on this machine** (analysis of 2026-12-06, issue 22; the
 figures it leans on are the "Where the time goes" tables above, re-taken by every run):
 
-1. *Executing this model once per request already misses the concurrency-8 targets.* The floor whose handler
-   does nothing but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no
-   top-k, no labels, no metrics) is the bound column of the targets table. In the runs of 2026-12-06 it cost
-   1.96-2.15x the floor's CPU per request at concurrency 8 with 0.55-0.57 of its qps (targets 2.0x and 0.60),
-   and 1.6-2.0x the floor's CPU and p50 at concurrency 1 (targets 2.0x and 1.6): at concurrency 1 the targets
-   sit at the bound's edge, and the rest of the request (item 3) does not fit under them. The model costs
-   17-19 us alone with hot caches (`model_alone`) but 35-45 us more than the floor under gRPC.
+1. *Executing this model once per request already misses the targets.* The floor whose handler does nothing
+   but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no
+   labels, no metrics) is the bound column of the targets table. In the three suite runs of 2026-12-06 it cost
+   2.0-2.5x the floor's CPU per request at concurrency 8 with 0.44-0.59 of its qps (targets 2.0x and 0.60), and
+   2.0-3.1x the floor's CPU with 2.0-2.7x its p50 at concurrency 1 (targets 2.0x and 1.6). The model costs
+   15-19 us alone with hot caches (`model_alone`, `core_alone`) but 35-45 us more than the floor under gRPC at
+   concurrency 8 (item 3).
 2. *Batching could beat that bound, but batches do not form at concurrency 8 without costing more.* protoserve
    executes on the gRPC thread that finds an instance free, and the thread that finishes a batch takes what
    queued meanwhile (mean 1.85 rows at concurrency 8, `protoserve_batch_size`). Holding requests for company
@@ -661,13 +664,15 @@ figures it leans on are the "Where the time goes" tables above, re-taken by ever
    shipped configuration (3 alternating rounds). One instance instead of two, or dynamic batching off: no
    difference beyond noise (6 alternating rounds: 105.5 vs 109.5 us).
 3. *Under gRPC every stage costs 2-3x what it costs alone, and the measured reason is the caches.* The whole
-   core request costs 27 us alone with hot caches (`core_alone`), 37 us after 512 KB of other memory traffic,
-   46 us after 2 MB and 55 us after 8 MB (the cold-cache table above; 2026-12-06, the sizes in turn). Between
-   two requests on a core, gRPC, the kernel's sockets and the load generator (which shares the two cores and
-   spends 30-100 us of CPU per request itself) run through more than the core's 1 MB L2: the model's weights
+   core request costs 28-30 us alone with hot caches (`core_alone`), of which the model 15; after 8 MB of
+   other memory traffic between two requests it costs 54-58 us, of which the model 41 (the cold-cache table
+   above; 2026-12-06, the sizes and the two measurements in turn): what comes back cold is the model's, not
+   the core's own code. Between two requests on a core, gRPC, the kernel's sockets and the load generator
+   (which shares the two cores and spends 30-100 us of CPU per request itself) run through more than the
+   core's 1 MB L2: the model's weights
    (the 1000x64 item matrix alone is 256 KB) and the request's code come back from L3 or memory every time.
-   A handler's computation that lives in registers (the floor + 25 us) costs what it computes; the model and
-   the core do not. protoserve's other services, HTTP port and hooks add at most 0-25 us on top of the core
+   A handler's computation that lives in registers (the floor + 25 us) costs about what it computes at
+   concurrency 8 (+20-30 us); the model and the core cost 2-3x theirs. protoserve's other services, HTTP port and hooks add at most 0-25 us on top of the core
    (`stage_server --stage core` against protoserve: the difference changes sign between runs). This machine has
    no hardware counters (`perf stat` shows no cache events), so the misses cannot be counted here; the
    eviction table is the measurement. One part of the core's own memory traffic is a product choice: the

@@ -103,7 +103,7 @@ class AloneTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)  # it exits 1 if any request failed
         runs = json_line(out.stdout)["runs"]
         self.assertEqual([(r["threads"], r["evict_kb"]) for r in runs], [(1, 0), (1, 64)])
-        self.assertTrue(all(r["cpu_us_per_request"] > 0 for r in runs), runs)
+        self.assertTrue(all(r["cpu_us_per_request"] > 0 and r["model_cpu_us"] > 0 for r in runs), runs)
 
     def test_model_alone(self):
         out = subprocess.run([os.path.join(BUILD, "model_alone"), "--model-dir", os.path.join(REPO, "recommender"),
