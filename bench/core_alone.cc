@@ -26,28 +26,19 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cstring>
-#include <filesystem>
-#include <functional>
 #include <atomic>
 #include <cstdio>
-#include <thread>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "backends/torch/torch_backend.h"
-#include "backends/xgboost/xgboost_backend.h"
-#include "core/backend.h"
-#include "core/feedback_loop.h"
+#include "bench_core.h"
 #include "core/inference_server.h"
-#include "core/metrics.h"
-#include "core/model_repository.h"
-#include "core/recommender.h"
 #include "recommender.pb.h"
 #include "typed/typed_call.h"
-#include "typed/typed_contract.h"
 
 namespace {
 
@@ -91,52 +82,28 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   using namespace protoserve;
-  BackendRegistry backends;
-  auto torch = MakeTorchBackend();
-  backends.Register("pytorch_libtorch", torch);
-  backends.Register("pytorch", torch);
-  backends.Register("xgboost", MakeXgboostBackend());
-  Metrics metrics;
-  ModelRepository repository(repository_dir, &backends, &metrics, "");
-  repository.set_contract_loader(typed::TypedContract::Loader());
-  if (Status s = repository.LoadAll({model}); !s.ok()) {
+  bench::BenchCore core(repository_dir);
+  if (Status s = core.Load(model); !s.ok()) {
     std::fprintf(stderr, "load: %s\n", s.message().c_str());
     return 1;
   }
-  InferenceServer server(&repository, &metrics, ServerOptions{});
-  FeedbackLoop feedback(&repository, &metrics, FeedbackLoopOptions{});
-  server.set_feedback_loop(&feedback);
-  server.set_state(ServerState::kReady);
-
   // The model alone, measured in the same rounds: a second copy of the
-  // version the core serves, loaded by the same backend, executing the same
-  // rows (user hash and features) at batch 1.
-  auto served = repository.Get(model);
-  auto backend = served.ok() ? backends.Find((*served)->config()) : StatusOr<Backend*>(served.status());
-  if (!backend.ok()) {
-    std::fprintf(stderr, "model: %s\n", backend.status().message().c_str());
-    return 1;
-  }
-  auto alone = (*backend)->Load((*served)->config(), std::filesystem::path(repository_dir) / model /
-                                                         std::to_string((*served)->version()));
+  // version the core serves, executing the same rows at batch 1.
+  auto alone = core.LoadAlone(model);
   if (!alone.ok()) {
     std::fprintf(stderr, "model: %s\n", alone.status().message().c_str());
     return 1;
   }
-  (*alone)->PrepareThread();
+  const InferenceServer& server = core.server();
 
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<float> uniform(0, 1);
   std::vector<RecommendationRequest> bodies(256);
-  std::vector<std::vector<Tensor>> rows(bodies.size());
+  std::vector<std::vector<Tensor>> rows;
   for (size_t i = 0; i < bodies.size(); ++i) {
     bodies[i].set_user_id("user-" + std::to_string(i));
     for (int f = 0; f < 32; ++f) bodies[i].add_features(uniform(rng));
-    const auto hash = static_cast<int64_t>(UserHash(bodies[i].user_id()));
-    rows[i].push_back(Tensor::Allocate(DataType::kInt64, {1, 1}, sizeof(hash)));
-    std::memcpy(rows[i].back().mutable_data(), &hash, sizeof(hash));
-    rows[i].push_back(Tensor::Allocate(DataType::kFp32, {1, 32}, 32 * sizeof(float)));
-    std::memcpy(rows[i].back().mutable_data(), bodies[i].features().data(), 32 * sizeof(float));
+    rows.push_back(bench::RecommenderRow(bodies[i]));
   }
   static const std::string kMethod = "/Recommender/GetRecommendations";
   std::atomic<size_t> failures{0};

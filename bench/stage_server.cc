@@ -28,23 +28,13 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <cstring>
 #include <iostream>
 
-#include "backends/torch/torch_backend.h"
-#include "backends/xgboost/xgboost_backend.h"
-#include "core/backend.h"
-#include "core/feedback_loop.h"
-#include "core/inference_server.h"
-#include "core/metrics.h"
-#include "core/model_config.h"
-#include "core/model_repository.h"
-#include "core/recommender.h"
+#include "bench_core.h"
 #include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
 #include "recommender.grpc.pb.h"
 #include "typed/typed_call.h"
-#include "typed/typed_contract.h"
 
 namespace {
 
@@ -64,12 +54,7 @@ class ModelStage final : public ::Recommender::CallbackService {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "features must hold 32 values"));
       return reactor;
     }
-    std::vector<protoserve::Tensor> inputs;
-    inputs.push_back(protoserve::Tensor::Allocate(protoserve::DataType::kInt64, {1, 1}, sizeof(int64_t)));
-    const auto hash = static_cast<int64_t>(protoserve::UserHash(request->user_id()));  // as hash(user_id)
-    std::memcpy(inputs.back().mutable_data(), &hash, sizeof(hash));
-    inputs.push_back(protoserve::Tensor::Allocate(protoserve::DataType::kFp32, {1, 32}, 32 * sizeof(float)));
-    std::memcpy(inputs.back().mutable_data(), request->features().data(), 32 * sizeof(float));
+    const std::vector<protoserve::Tensor> inputs = protoserve::bench::RecommenderRow(*request);
     std::vector<protoserve::Tensor> outputs;
     const Status status = model_->Execute(inputs, &outputs);
     if (status.ok()) {
@@ -138,43 +123,26 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  protoserve::BackendRegistry backends;
-  auto torch = protoserve::MakeTorchBackend();
-  backends.Register("pytorch_libtorch", torch);
-  backends.Register("pytorch", torch);
-  backends.Register("xgboost", protoserve::MakeXgboostBackend());
-  protoserve::Metrics metrics;
-  protoserve::ModelRepository repository(repository_dir, &backends, &metrics, "");
-  repository.set_contract_loader(protoserve::typed::TypedContract::Loader());
-  std::unique_ptr<protoserve::LoadedModel> loaded;
-  if (stage == "model") {
-    auto config = protoserve::LoadModelConfigFile(repository_dir + "/" + model + "/config.pbtxt", model);
-    if (!config.ok()) {
-      std::cerr << "config: " << config.status().message() << std::endl;
-      return 1;
-    }
-    auto backend = backends.Find(*config);
-    auto model_or = backend.ok() ? (*backend)->Load(*config, repository_dir + "/" + model + "/1")
-                                 : protoserve::StatusOr<std::unique_ptr<protoserve::LoadedModel>>(backend.status());
-    if (!model_or.ok()) {
-      std::cerr << "load: " << model_or.status().message() << std::endl;
-      return 1;
-    }
-    loaded = std::move(*model_or);
-  } else if (Status s = repository.LoadAll({model}); !s.ok()) {
+  protoserve::bench::BenchCore core(repository_dir);
+  if (Status s = core.Load(model); !s.ok()) {
     std::cerr << "load: " << s.message() << std::endl;
     return 1;
   }
-  protoserve::InferenceServer server(&repository, &metrics, protoserve::ServerOptions{});
-  protoserve::FeedbackLoop feedback(&repository, &metrics, protoserve::FeedbackLoopOptions{});
-  server.set_feedback_loop(&feedback);
-  server.set_state(protoserve::ServerState::kReady);
+  std::unique_ptr<protoserve::LoadedModel> loaded;
+  if (stage == "model") {
+    auto alone = core.LoadAlone(model);
+    if (!alone.ok()) {
+      std::cerr << "load: " << alone.status().message() << std::endl;
+      return 1;
+    }
+    loaded = std::move(*alone);
+  }
 
   std::unique_ptr<::Recommender::CallbackService> service;
   if (loaded) {
     service = std::make_unique<ModelStage>(loaded.get());
   } else {
-    service = std::make_unique<CoreStage>(&server, model);
+    service = std::make_unique<CoreStage>(&core.server(), model);
   }
   grpc::ServerBuilder builder;
   int bound = 0;
