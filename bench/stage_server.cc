@@ -44,7 +44,7 @@ class ModelStage final : public ::Recommender::CallbackService {
  public:
   // One loaded model shared by gRPC's threads: a TorchScript module's
   // forward() may run on several threads at once.
-  explicit ModelStage(protoserve::LoadedModel* model) : model_(model) {}
+  ModelStage(protoserve::LoadedModel* model, std::string name) : model_(model), name_(std::move(name)) {}
 
   grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context,
                                                const RecommendationRequest* request,
@@ -63,8 +63,7 @@ class ModelStage final : public ::Recommender::CallbackService {
         response->add_item_ids(kItemIds[i]);
         response->add_scores(scores[i]);
       }
-      response->set_model_name("recommender");
-      response->set_model_version(1);
+      response->set_model_name(name_);
     }
     reactor->Finish(protoserve::ToGrpcStatus(status));
     return reactor;
@@ -75,6 +74,7 @@ class ModelStage final : public ::Recommender::CallbackService {
                                                "item_c4_0004", "item_c5_0005", "item_c6_0006", "item_c7_0007",
                                                "item_c8_0008", "item_c9_0009"};
   protoserve::LoadedModel* const model_;
+  const std::string name_;
 };
 
 class CoreStage final : public ::Recommender::CallbackService {
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<::Recommender::CallbackService> service;
   if (loaded) {
-    service = std::make_unique<ModelStage>(loaded.get());
+    service = std::make_unique<ModelStage>(loaded.get(), model);
   } else {
     service = std::make_unique<CoreStage>(&core.server(), model);
   }
