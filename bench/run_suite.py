@@ -542,12 +542,12 @@ figure the median of its rounds.""")
         qps8 = grpc_c[8]["qps"] / floor_c[8]["qps"]
         p50_1 = grpc_c[1]["latency_ms"]["p50"] / floor_c[1]["latency_ms"]["p50"]
         # The bound: the floor answering through the model alone, against its floor in the same rounds.
-        def bound(c, key, per=lambda r, k: r[k]):
-            return per(stage_costs["floor + the model (stage_server --stage model)", c], key) / \
-                per(stage_costs["floor (canned reply)", c], key)
-        b_cpu8, b_cpu1 = bound(8, "server_cpu_us"), bound(1, "server_cpu_us")
-        b_qps8 = bound(8, "qps")
-        b_p50_1 = bound(1, "p50", lambda r, k: r["latency_ms"][k])
+        stage_floor = {c: stage_costs["floor (canned reply)", c] for c in (1, 8)}
+        model_c = {c: stage_costs["floor + the model (stage_server --stage model)", c] for c in (1, 8)}
+        b_cpu8 = model_c[8]["server_cpu_us"] / stage_floor[8]["server_cpu_us"]
+        b_cpu1 = model_c[1]["server_cpu_us"] / stage_floor[1]["server_cpu_us"]
+        b_qps8 = model_c[8]["qps"] / stage_floor[8]["qps"]
+        b_p50_1 = model_c[1]["latency_ms"]["p50"] / stage_floor[1]["latency_ms"]["p50"]
         rep.table(["figure (recommender, same server, same model)", "measured", "target", "held?",
                    "the bound: floor + the model alone"], [
             ["server CPU per request, gRPC / canned floor, concurrency 8",
