@@ -16,21 +16,13 @@
 #include <thread>
 #include <vector>
 
+#include "canned_reply.h"
 #include "grpc/engine_tuning.h"
 #include "recommender.grpc.pb.h"
 
 namespace {
 
-RecommendationResponse CannedResponse() {
-  RecommendationResponse response;
-  for (int i = 0; i < 10; ++i) {
-    response.add_item_ids("item_c" + std::to_string(i) + "_000" + std::to_string(i));
-    response.add_scores(1.0f - 0.05f * i);
-  }
-  response.set_model_name("floor");
-  response.set_model_version(1);
-  return response;
-}
+using protoserve::bench::CannedResponse;
 
 // --touch-kb: every call reads this many KB (a model's weights stand-in),
 // to measure what a working set between calls costs the RPC engine itself.

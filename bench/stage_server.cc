@@ -1,10 +1,16 @@
-// stage_server: the floor's gRPC server, answering through one stage of
-// protoserve's request path, to measure what each stage costs under gRPC.
+// stage_server: a floor server answering through one stage of protoserve's
+// request path, to measure what each stage costs under gRPC and under REST.
 //
-// The same engine and service as bench/floor_server (callback API, the
-// seed's Recommender.GetRecommendations, Abseil tuned as protoserve does),
-// whose handler, on the thread gRPC runs it on, does one of:
+// --protocol grpc: the same engine and service as bench/floor_server
+// (callback API, the seed's Recommender.GetRecommendations, Abseil tuned as
+// protoserve does). --protocol rest: protoserve's own HTTP engine
+// (http/http_server.h: Beast, 2 I/O threads, requests answered inline) and
+// JSON twin (POST /v1/recommendations, parsed and written by
+// http/recommend_rest.h's functions). The handler, on the thread the engine
+// runs it on, does one of:
 //
+//   --stage floor  (rest only; gRPC's floor is floor_server) the canned reply
+//                  of floor_server, written as JSON: the REST floor;
 //   --stage model  the recommender's TorchScript execution only: the request's
 //                  32 features and its user id's hash become the model's two
 //                  input tensors (one row), the server's own torch backend
@@ -17,22 +23,30 @@
 //                  (no HTTP port, no other services, no tracing).
 //
 // Beside floor_server (canned reply) and protoserve, it splits the server's
-// CPU per request into the floor, the model under gRPC, the core under gRPC,
-// and the rest of the server: docs/benchmarks.md, "Where the time goes".
-// `--stage model` is the least any server pays that executes this model once
-// per request on gRPC's threads: it bounds the engine targets of issue 22.
+// CPU per request into the floor, the model under the protocol's engine, the
+// core under it, and the rest of the server: docs/benchmarks.md, "Where the
+// time goes". `--stage model` is the least any server pays that executes
+// this model once per request on that engine's threads: it bounds the engine
+// targets of issue 22 (gRPC against its floor, gRPC against REST).
 //
 //   stage_server --stage model --model-repository build/model_repository
+//   stage_server --protocol rest --stage floor --model-repository build/model_repository
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <memory>
+#include <utility>
 
 #include "bench_core.h"
+#include "canned_reply.h"
 #include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
+#include "http/http_response.h"
+#include "http/http_server.h"
+#include "http/recommend_rest.h"
 #include "recommender.grpc.pb.h"
 #include "typed/typed_call.h"
 
@@ -40,82 +54,125 @@ namespace {
 
 using protoserve::Status;
 
-class ModelStage final : public ::Recommender::CallbackService {
- public:
-  // One loaded model shared by gRPC's threads: a TorchScript module's
-  // forward() may run on several threads at once.
-  ModelStage(protoserve::LoadedModel* model, std::string name) : model_(model), name_(std::move(name)) {}
+const std::string kMethod = "/Recommender/GetRecommendations";
 
-  grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context,
-                                               const RecommendationRequest* request,
-                                               RecommendationResponse* response) override {
-    auto* reactor = context->DefaultReactor();
-    if (request->features_size() != 32) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "features must hold 32 values"));
-      return reactor;
+// The handler's work, whatever the protocol: `--stage model` or `--stage core`
+// (or the REST floor's canned reply), answering `done` exactly once.
+class Stage {
+ public:
+  using Done = std::function<void(Status)>;
+
+  // `model` set: the model stage; else `server` answers (the core stage);
+  // neither: the canned reply.
+  Stage(protoserve::LoadedModel* model, const protoserve::InferenceServer* server, std::string name)
+      : model_(model), server_(server), name_(std::move(name)) {}
+
+  // `response` must live until `done` runs.
+  void Answer(const RecommendationRequest& request, RecommendationResponse* response, Done done) const {
+    if (model_ != nullptr) return done(RunModel(request, response));
+    if (server_ == nullptr) {
+      *response = canned_;
+      return done(Status::Ok());
     }
-    const std::vector<protoserve::Tensor> inputs = protoserve::bench::RecommenderRow(*request);
-    std::vector<protoserve::Tensor> outputs;
-    const Status status = model_->Execute(inputs, &outputs);
-    if (status.ok()) {
-      const auto* scores = reinterpret_cast<const float*>(outputs.front().data());
-      for (int i = 0; i < 10; ++i) {
-        response->add_item_ids(kItemIds[i]);
-        response->add_scores(scores[i]);
-      }
-      response->set_model_name(name_);
-    }
-    reactor->Finish(protoserve::ToGrpcStatus(status));
-    return reactor;
+    protoserve::RequestContext call;
+    call.operation = "GetRecommendations";
+    protoserve::typed::InferCompiled(*server_, name_, kMethod, std::move(call), request, response,
+                                     [done = std::move(done)](Status status, protoserve::InferResult result) {
+                                       result.scope.Release();
+                                       done(std::move(status));
+                                     });
   }
 
  private:
+  // One loaded model shared by the engine's threads: a TorchScript module's
+  // forward() may run on several threads at once.
+  Status RunModel(const RecommendationRequest& request, RecommendationResponse* response) const {
+    if (request.features_size() != 32) return protoserve::InvalidArgument("features must hold 32 values");
+    const std::vector<protoserve::Tensor> inputs = protoserve::bench::RecommenderRow(request);
+    std::vector<protoserve::Tensor> outputs;
+    const Status status = model_->Execute(inputs, &outputs);
+    if (!status.ok()) return status;
+    const auto* scores = reinterpret_cast<const float*>(outputs.front().data());
+    for (int i = 0; i < 10; ++i) {
+      response->add_item_ids(kItemIds[i]);
+      response->add_scores(scores[i]);
+    }
+    response->set_model_name(name_);
+    return status;
+  }
+
   static constexpr const char* kItemIds[10] = {"item_c0_0000", "item_c1_0001", "item_c2_0002", "item_c3_0003",
                                                "item_c4_0004", "item_c5_0005", "item_c6_0006", "item_c7_0007",
                                                "item_c8_0008", "item_c9_0009"};
   protoserve::LoadedModel* const model_;
+  const protoserve::InferenceServer* const server_;
   const std::string name_;
+  const RecommendationResponse canned_ = protoserve::bench::CannedResponse();
 };
 
-class CoreStage final : public ::Recommender::CallbackService {
+class GrpcStage final : public ::Recommender::CallbackService {
  public:
-  CoreStage(const protoserve::InferenceServer* server, std::string model) : server_(server), model_(std::move(model)) {}
+  explicit GrpcStage(const Stage* stage) : stage_(stage) {}
 
   grpc::ServerUnaryReactor* GetRecommendations(grpc::CallbackServerContext* context,
                                                const RecommendationRequest* request,
                                                RecommendationResponse* response) override {
-    static const std::string kMethod = "/Recommender/GetRecommendations";
     auto* reactor = context->DefaultReactor();
-    protoserve::RequestContext call;
-    call.operation = "GetRecommendations";
-    protoserve::typed::InferCompiled(*server_, model_, kMethod, std::move(call), *request, response,
-                                     [reactor](Status status, protoserve::InferResult result) {
-                                       result.scope.Release();
-                                       reactor->Finish(protoserve::ToGrpcStatus(status));
-                                     });
+    stage_->Answer(*request, response, [reactor](Status status) { reactor->Finish(protoserve::ToGrpcStatus(status)); });
     return reactor;
   }
 
  private:
-  const protoserve::InferenceServer* const server_;
-  const std::string model_;
+  const Stage* const stage_;
+};
+
+// POST /v1/recommendations as protoserve's RecommendRest parses and answers it.
+class RestStage final : public protoserve::HttpHandler {
+ public:
+  explicit RestStage(const Stage* stage) : stage_(stage) {}
+
+  void Handle(protoserve::HttpRequest request, protoserve::Responder responder) override {
+    if (request.method() != boost::beast::http::verb::post || request.target() != "/v1/recommendations") {
+      return responder.Send(protoserve::ErrorResponse(404, "POST /v1/recommendations only"));
+    }
+    auto parsed = protoserve::ParseRecommendationJson(request.body());
+    if (!parsed.ok()) return responder.Send(protoserve::ErrorResponse(parsed.status()));
+    auto call = std::make_shared<std::pair<RecommendationRequest, RecommendationResponse>>();
+    call->first = std::move(parsed).value();
+    stage_->Answer(call->first, &call->second, [responder, call](Status status) {
+      responder.Send(status.ok() ? protoserve::JsonResponse(200, protoserve::RecommendationToJson(call->second))
+                                 : protoserve::ErrorResponse(status));
+    });
+  }
+
+ private:
+  const Stage* const stage_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   protoserve::TuneGrpcProcess();  // as protoserve's GrpcServer does
-  std::string repository_dir, model = "recommender", stage = "core", address = "127.0.0.1";
+  std::string repository_dir, model = "recommender", stage_name = "core", protocol = "grpc", address = "127.0.0.1";
   int port = 0;
-  CLI::App app{"stage_server: the floor's gRPC server answering through one stage of protoserve's request path"};
+  CLI::App app{"stage_server: a floor server (gRPC or REST) answering through one stage of protoserve's request path"};
   app.add_option("--model-repository", repository_dir, "the model repository")->required();
   app.add_option("--model", model, "the model answering Recommender/GetRecommendations")->capture_default_str();
-  app.add_option("--stage", stage, "model: the model's execution only; core: the whole core request")
-      ->check(CLI::IsMember({"model", "core"}))
+  app.add_option("--protocol", protocol, "grpc: floor_server's engine; rest: protoserve's HTTP engine")
+      ->check(CLI::IsMember({"grpc", "rest"}))
+      ->capture_default_str();
+  app.add_option("--stage", stage_name,
+                 "floor (rest only): the canned reply; model: the model's execution only; core: the whole core "
+                 "request")
+      ->check(CLI::IsMember({"floor", "model", "core"}))
       ->capture_default_str();
   app.add_option("--address", address)->capture_default_str();
   app.add_option("--port", port, "0 picks a free port")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (stage_name == "floor" && protocol == "grpc") {
+    std::cerr << "--stage floor is for --protocol rest: gRPC's floor is bench/floor_server" << std::endl;
+    return 2;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -124,12 +181,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   protoserve::bench::BenchCore core(repository_dir);
-  if (Status s = core.Load(model); !s.ok()) {
-    std::cerr << "load: " << s.message() << std::endl;
-    return 1;
-  }
   std::unique_ptr<protoserve::LoadedModel> loaded;
-  if (stage == "model") {
+  if (stage_name != "floor") {
+    if (Status s = core.Load(model); !s.ok()) {
+      std::cerr << "load: " << s.message() << std::endl;
+      return 1;
+    }
+  }
+  if (stage_name == "model") {
     auto alone = core.LoadAlone(model);
     if (!alone.ok()) {
       std::cerr << "load: " << alone.status().message() << std::endl;
@@ -137,21 +196,33 @@ int main(int argc, char** argv) {
     }
     loaded = std::move(*alone);
   }
+  const Stage stage(loaded.get(), stage_name == "core" ? &core.server() : nullptr, model);
 
-  std::unique_ptr<::Recommender::CallbackService> service;
-  if (loaded) {
-    service = std::make_unique<ModelStage>(loaded.get(), model);
-  } else {
-    service = std::make_unique<CoreStage>(&core.server(), model);
+  int signal = 0;
+  if (protocol == "rest") {
+    RestStage handler(&stage);
+    protoserve::HttpServerOptions options;  // protoserve's defaults (2 I/O threads)
+    options.address = address;
+    options.port = port;
+    protoserve::HttpServer http(options, &handler);
+    if (Status s = http.Start(); !s.ok()) {
+      std::cerr << "http: " << s.message() << std::endl;
+      return 1;
+    }
+    std::cout << "HTTP listening on " << address << ":" << http.port() << " (stage " << stage_name << ")"
+              << std::endl;
+    sigwait(&signals, &signal);
+    http.Shutdown(std::chrono::milliseconds(500));
+    return 0;
   }
+  GrpcStage service(&stage);
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
-  builder.RegisterService(service.get());
+  builder.RegisterService(&service);
   auto rpc_server = builder.BuildAndStart();
   if (!rpc_server) return 1;
-  std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage << ")" << std::endl;
-  int signal = 0;
+  std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage_name << ")" << std::endl;
   sigwait(&signals, &signal);
   rpc_server->Shutdown();
   return 0;

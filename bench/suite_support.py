@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 
 BINARIES = ("protoserve", "protoserve-cli", "floor_server", "stage_server", "model_alone", "core_alone")
@@ -148,6 +149,10 @@ def costed_rounds(build, contenders, concurrency, rounds, duration):
             run[key] = median([r[key] for r in rs])
         run["latency_ms"] = {q: median([r["latency_ms"][q] for r in rs]) for q in rs[0]["latency_ms"]}
         run["requests"] = sum(r["requests"] for r in rs)
+        run["errors"] = {}
+        for r in rs:
+            for kind, n in r.get("errors", {}).items():
+                run["errors"][kind] = run["errors"].get(kind, 0) + n
         run["rounds"] = [r["server_cpu_us"] for r in rs]
         out[name] = run
     return out
@@ -205,6 +210,11 @@ def command_text(*args, duration):
 
 def lower(reduction):
     return f"{reduction:.0%} lower" if reduction >= 0 else f"{-reduction:.0%} higher"
+
+
+def less(reduction):
+    """A cost's reduction as "N% less" or "N% more"."""
+    return f"{reduction:.0%} less" if reduction >= 0 else f"{-reduction:.0%} more"
 
 
 def ms(x):
@@ -291,3 +301,15 @@ def write_repo_variant(src_repo, model, config_edit):
     with open(path, "w") as f:
         f.write(config_edit(text))
     return root
+
+
+def histogram_totals(http_port, metric, label):
+    """(sum, count) of a Prometheus histogram on protoserve's /metrics, over the series whose labels hold `label`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals = [0.0, 0.0]
+    for line in text.splitlines():
+        for i, suffix in enumerate(("_sum{", "_count{")):
+            if line.startswith(metric + suffix) and label in line:
+                totals[i] += float(line.rsplit(" ", 1)[1])
+    return tuple(totals)

@@ -1,5 +1,6 @@
 """e2e: the instruments `make bench` measures the engine with (bench/): the floor server, the stage server
-(the floor answering through the model only, or through the whole core), core_alone and model_alone.
+(the floor answering through the model only, or through the whole core, over gRPC or REST), core_alone and
+model_alone.
 
 Each must answer what it claims to, so that a figure in docs/benchmarks.md measures the work it names: a stage
 server that failed every call, or a core_alone whose requests all failed, would report a cost for nothing.
@@ -11,6 +12,8 @@ import re
 import subprocess
 import sys
 import unittest
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -45,6 +48,16 @@ class Listening:
     def call(self, request):
         with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
             return recommender_pb2_grpc.RecommenderStub(channel).GetRecommendations(request, timeout=30)
+
+    def post(self, body, path="/v1/recommendations"):
+        """(HTTP status, JSON body) of a POST to a REST stage."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
 
 def seed_request(features=None):
@@ -93,6 +106,56 @@ class StageServerTest(unittest.TestCase):
                              capture_output=True, text=True, timeout=60)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("--stage", out.stderr)
+
+
+class RestStageServerTest(unittest.TestCase):
+    """stage_server --protocol rest: protoserve's HTTP engine and JSON twin, through each stage."""
+
+    def seed_json(self, features=None):
+        sample = load_samples("recommender")[0]
+        return {"user_id": sample["user_id"], "features": sample["features"] if features is None else features}
+
+    def test_floor_replies_canned_json_and_refuses_what_it_cannot_parse(self):
+        with Listening("stage_server", "--protocol", "rest", "--stage", "floor", "--model-repository", REPO) as server:
+            status, reply = server.post(self.seed_json())
+            self.assertEqual(status, 200)
+            self.assertEqual(reply["model_name"], "floor")
+            self.assertEqual(len(reply["item_ids"]), 10)
+            status, reply = server.post({"user_id": "u1", "features": "not an array"})
+            self.assertEqual(status, 400)
+            self.assertIn("features", reply["error"])
+            status, _ = server.post(self.seed_json(), path="/v2/models")
+            self.assertEqual(status, 404)
+
+    def test_model_stage_executes_the_model(self):
+        with Listening("stage_server", "--protocol", "rest", "--stage", "model", "--model-repository", REPO) as server:
+            status, one = server.post(self.seed_json())
+            self.assertEqual(status, 200, one)
+            _, other = server.post(self.seed_json(features=[0.0] * 32))
+            self.assertEqual(len(one["scores"]), 10)
+            self.assertTrue(all(s < 0 for s in one["scores"]), one["scores"])  # log-softmax of a real execution
+            self.assertNotEqual(one["scores"], other["scores"])
+            status, reply = server.post(self.seed_json(features=[0.5] * 3))
+            self.assertEqual(status, 400)
+            self.assertIn("features", reply["error"])
+
+    def test_core_stage_answers_as_protoserve_does(self):
+        with Listening("stage_server", "--protocol", "rest", "--stage", "core", "--model-repository", REPO) as server:
+            status, reply = server.post(self.seed_json())
+            self.assertEqual(status, 200, reply)
+            self.assertEqual(len(reply["item_ids"]), 10)
+            self.assertEqual(reply["scores"], sorted(reply["scores"], reverse=True))
+            self.assertEqual(reply["model_name"], "recommender")
+            self.assertTrue(reply["request_id"])
+            status, reply = server.post(self.seed_json(features=[0.5] * 31))
+            self.assertEqual(status, 400)
+            self.assertIn("features", reply["error"])
+
+    def test_grpc_has_no_floor_stage(self):
+        out = subprocess.run([os.path.join(BUILD, "stage_server"), "--stage", "floor", "--model-repository", REPO],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("floor_server", out.stderr)
 
 
 class AloneTest(unittest.TestCase):
