@@ -66,6 +66,12 @@ def seed_request(features=None):
                                      features=sample["features"] if features is None else features)
 
 
+def stage_server_refusing(*args):
+    """stage_server run with options it must refuse (it exits before listening)."""
+    return subprocess.run([os.path.join(BUILD, "stage_server"), *args, "--model-repository", REPO],
+                          capture_output=True, text=True, timeout=60)
+
+
 def json_line(stdout):
     return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
 
@@ -102,10 +108,14 @@ class StageServerTest(unittest.TestCase):
             self.assertEqual(len(reply.item_ids), 10)
 
     def test_unknown_stage_is_refused(self):
-        out = subprocess.run([os.path.join(BUILD, "stage_server"), "--stage", "wire", "--model-repository", REPO],
-                             capture_output=True, text=True, timeout=60)
+        out = stage_server_refusing("--stage", "wire")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("--stage", out.stderr)
+
+    def test_grpc_has_no_floor_stage(self):
+        out = stage_server_refusing("--stage", "floor")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("floor_server", out.stderr)
 
 
 class RestStageServerTest(unittest.TestCase):
@@ -150,12 +160,6 @@ class RestStageServerTest(unittest.TestCase):
             status, reply = server.post(self.seed_json(features=[0.5] * 31))
             self.assertEqual(status, 400)
             self.assertIn("features", reply["error"])
-
-    def test_grpc_has_no_floor_stage(self):
-        out = subprocess.run([os.path.join(BUILD, "stage_server"), "--stage", "floor", "--model-repository", REPO],
-                             capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 2)
-        self.assertIn("floor_server", out.stderr)
 
 
 class AloneTest(unittest.TestCase):
