@@ -12,6 +12,8 @@ namespace {
 // rare (about k * ln(n / k) for scores in random order). Above it, select
 // with nth_element then sort the winners.
 constexpr int32_t kScanMaxK = 64;
+// Scores tested at once against the k-th best before any is looked at alone.
+constexpr int32_t kBlock = 16;
 
 }  // namespace
 
@@ -39,14 +41,25 @@ std::vector<int32_t> TopK(std::span<const float> scores, int32_t k, const std::v
     // when it is NaN itself every number does (the slow path decides).
     float threshold = 0;
     bool full = false, threshold_nan = false;
-    for (int32_t i = 0; i < count; ++i) {
-      if (full && !threshold_nan && !(scores[i] > threshold)) continue;
-      if (skipped(i) || (full && !better(i, best.back()))) continue;
-      best.insert(std::upper_bound(best.begin(), best.end(), i, better), i);
-      if (static_cast<int32_t>(best.size()) > k) best.pop_back();
-      full = static_cast<int32_t>(best.size()) == k;
-      threshold = scores[best.back()];
-      threshold_nan = std::isnan(threshold);
+    for (int32_t start = 0; start < count; start += kBlock) {
+      const int32_t end = std::min(start + kBlock, count);
+      if (full && !threshold_nan && end - start == kBlock) {
+        // Once full, most blocks hold no score above the threshold: one
+        // branch-free test of the whole block (vectorised) skips it.
+        const float* block = scores.data() + start;
+        int32_t above = 0;
+        for (int32_t i = 0; i < kBlock; ++i) above += block[i] > threshold ? 1 : 0;
+        if (above == 0) continue;
+      }
+      for (int32_t i = start; i < end; ++i) {
+        if (full && !threshold_nan && !(scores[i] > threshold)) continue;
+        if (skipped(i) || (full && !better(i, best.back()))) continue;
+        best.insert(std::upper_bound(best.begin(), best.end(), i, better), i);
+        if (static_cast<int32_t>(best.size()) > k) best.pop_back();
+        full = static_cast<int32_t>(best.size()) == k;
+        threshold = scores[best.back()];
+        threshold_nan = std::isnan(threshold);
+      }
     }
     return best;
   }

@@ -51,5 +51,22 @@ TEST(TopKTest, MatchesAFullSortForEveryK) {
   }
 }
 
+// The one-pass scan skips whole blocks of scores below the k-th best: scores
+// in rising order (every block holds new winners), falling order (none do
+// after the first) and a lone winner at the end of the last partial block.
+TEST(TopKTest, BlocksOfScoresBelowTheKthBestAreSkippedExactly) {
+  const int n = 1000;
+  std::vector<float> rising(n), falling(n), late(n, 0.f);
+  for (int i = 0; i < n; ++i) {
+    rising[i] = static_cast<float>(i);
+    falling[i] = static_cast<float>(n - i);
+  }
+  late[n - 1] = 5.f;
+  late[n - 17] = 4.f;
+  EXPECT_EQ(TopK(rising, 3), (std::vector<int32_t>{999, 998, 997}));
+  EXPECT_EQ(TopK(falling, 3), (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(TopK(late, 3), (std::vector<int32_t>{999, 983, 0}));
+}
+
 }  // namespace
 }  // namespace protoserve
