@@ -34,6 +34,17 @@ PY = "/usr/bin/python3"
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 STAGE_LEVELS = (1, 8)  # concurrency of the stage table (each stage under each protocol's engine)
+# The stage table's contenders by (protocol, stage): their names in the cost table (gRPC's floor is the cost
+# table's own floor), in the order the table lists them; protoserve itself closes each protocol's rows.
+STAGES = {("gRPC", "floor"): "floor (canned reply)",
+          ("gRPC", "spin"): "gRPC floor + 25 us of computation per call",
+          ("gRPC", "model"): "gRPC floor + the model (stage_server --stage model)",
+          ("gRPC", "core"): "gRPC floor + the core (stage_server --stage core)",
+          ("gRPC", "server"): "protoserve gRPC",
+          ("REST", "floor"): "REST floor (stage_server --protocol rest --stage floor)",
+          ("REST", "model"): "REST floor + the model (stage_server --protocol rest --stage model)",
+          ("REST", "core"): "REST floor + the core (stage_server --protocol rest --stage core)",
+          ("REST", "server"): "protoserve REST"}
 COST_LEVELS = (1, 8, 32)  # concurrency of the per-request cost table (server and client CPU, context switches)  # closed-loop concurrency sweep of the server comparison
 PAYLOAD_SIZES = (32, 256, 2048, 16384, 131072)  # FP32 values; x8 steps up to the seed's 2 MB record
 PAYLOAD_CONCURRENCY = 4
@@ -221,26 +232,21 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
                                                    "rest-recommend"]))
         # The floor answering through each stage of the request path, under gRPC and under REST: what each
         # stage costs under each protocol's engine (at STAGE_LEVELS, in the same rounds as the three above).
+        stage_server = [os.path.join(build, "stage_server"), "--model-repository", repo]
         stage_variants = (
-            ("gRPC", "floor + 25 us of computation per call",
-             [os.path.join(build, "floor_server"), "--engine", "callback", "--spin-us", "25"]),
-            ("gRPC", "floor + the model (stage_server --stage model)",
-             [os.path.join(build, "stage_server"), "--stage", "model", "--model-repository", repo]),
-            ("gRPC", "floor + the core (stage_server --stage core)",
-             [os.path.join(build, "stage_server"), "--stage", "core", "--model-repository", repo]),
-            ("REST", "floor (stage_server --protocol rest --stage floor)",
-             [os.path.join(build, "stage_server"), "--protocol", "rest", "--stage", "floor", "--model-repository", repo]),
-            ("REST", "floor + the model (stage_server --protocol rest --stage model)",
-             [os.path.join(build, "stage_server"), "--protocol", "rest", "--stage", "model", "--model-repository", repo]),
-            ("REST", "floor + the core (stage_server --protocol rest --stage core)",
-             [os.path.join(build, "stage_server"), "--protocol", "rest", "--stage", "core", "--model-repository", repo]))
+            (("gRPC", "spin"), [os.path.join(build, "floor_server"), "--engine", "callback", "--spin-us", "25"]),
+            (("gRPC", "model"), [*stage_server, "--stage", "model"]),
+            (("gRPC", "core"), [*stage_server, "--stage", "core"]),
+            (("REST", "floor"), [*stage_server, "--protocol", "rest", "--stage", "floor"]),
+            (("REST", "model"), [*stage_server, "--protocol", "rest", "--stage", "model"]),
+            (("REST", "core"), [*stage_server, "--protocol", "rest", "--stage", "core"]))
         stage_contenders = []
-        for protocol, name, command in stage_variants:
+        for (protocol, stage), command in stage_variants:
             p = Proc(command, {"port": r"listening on \S+:(\d+)"})
             procs.append(p)
             how = (["--target", f"127.0.0.1:{p.ports['port']}", "--mode", "grpc-recommend"] if protocol == "gRPC" else
                    ["--http-target", f"127.0.0.1:{p.ports['port']}", "--mode", "rest-recommend"])
-            stage_contenders.append((f"{protocol} {name}", p, how))
+            stage_contenders.append((STAGES[protocol, stage], p, how))
         rounds = 1 if args.quick else 5
         for c in COST_LEVELS:  # the contenders of one level in turn, round after round (medians)
             level_contenders = [*contenders, *(stage_contenders if c in STAGE_LEVELS else ())]
@@ -344,21 +350,13 @@ figure the median of its rounds.""")
                 "that engine's threads: it bounds the engine targets below.\n")
         stage_rows = []
         for c in STAGE_LEVELS:
-            for protocol, floor_name, names in (
-                    ("gRPC", "floor (canned reply)",
-                     ["floor (canned reply)", *(n for n, _, _ in stage_contenders if n.startswith("gRPC ")),
-                      "protoserve gRPC"]),
-                    ("REST", "REST floor (stage_server --protocol rest --stage floor)",
-                     [*(n for n, _, _ in stage_contenders if n.startswith("REST ")), "protoserve REST"])):
-                base = costs[floor_name, c]
-                for name in names:
-                    r = costs[name, c]
-                    label = name if name.startswith(("gRPC ", "REST ", "protoserve")) else f"gRPC {name}"
-                    stage_rows.append([label, c, f"{r['qps']:,.0f}", ms(r["latency_ms"]["p50"]),
-                                       f"{r['server_cpu_us']:.1f}", f"{r['server_cs']:.2f}",
-                                       f"{r['client_cpu_us']:.1f}",
-                                       f"{r['server_cpu_us'] - base['server_cpu_us']:+.1f}",
-                                       f"{r['server_cpu_us'] / base['server_cpu_us']:.2f}x"])
+            for (protocol, stage), name in STAGES.items():
+                base, r = costs[STAGES[protocol, "floor"], c], costs[name, c]
+                label = name if name.startswith(("gRPC ", "REST ", "protoserve")) else f"gRPC {name}"
+                stage_rows.append([label, c, f"{r['qps']:,.0f}", ms(r["latency_ms"]["p50"]),
+                                   f"{r['server_cpu_us']:.1f}", f"{r['server_cs']:.2f}", f"{r['client_cpu_us']:.1f}",
+                                   f"{r['server_cpu_us'] - base['server_cpu_us']:+.1f}",
+                                   f"{r['server_cpu_us'] / base['server_cpu_us']:.2f}x"])
         rep.table(["server", "concurrency", "qps", "p50", "server CPU us/req", "context switches/req",
                    "client CPU us/req", "over its floor, us", "/ its floor"], stage_rows,
                   "Command: `bench/floor_server --engine callback [--spin-us 25]`, `bench/stage_server [--protocol "
@@ -536,13 +534,14 @@ figure the median of its rounds.""")
         off.stop()
         shutil.rmtree(no_batch)
         mean_batch = ((batches_after[0] - batches_before[0]) / max(1, batches_after[1] - batches_before[1]))
+        mean_rows = max(1, round(mean_batch))  # the batch size model_alone measures for it
         a, b = batching["on"], batching["off"]
         on_runs, off_runs = [a], [b]
         fm_alone = {r["batch"]: r for r in json.loads(subprocess.run(
             [os.path.join(build, "model_alone"), "--model-dir", os.path.join(repo, "fashion_mnist"), "--batch",
-             f"1,{max(1, round(mean_batch))},64"], capture_output=True, text=True, check=True,
+             f"1,{mean_rows},64"], capture_output=True, text=True, check=True,
             timeout=600).stdout.splitlines()[-1])["runs"]}
-        m1, m_mean, m64 = (fm_alone[1]["cpu_us_per_row"], fm_alone[max(1, round(mean_batch))]["cpu_us_per_row"],
+        m1, m_mean, m64 = (fm_alone[1]["cpu_us_per_row"], fm_alone[mean_rows]["cpu_us_per_row"],
                            fm_alone[64]["cpu_us_per_row"])
         rep.add("## Dynamic batching on vs off (fashion_mnist CNN, concurrency 64)\n")
         rep.table(["dynamic batching", "qps", "p50", "p99", "server CPU us/req", "context switches/req",
@@ -553,12 +552,12 @@ figure the median of its rounds.""")
                   f"Command: `{command_text('--mode grpc-infer --model fashion_mnist -c 64', duration=d)}`, the two "
                   f"servers in turn, {1 if args.quick else 3} rounds (medians); rows per execution: "
                   "`protoserve_batch_size` on /metrics over the rounds")
-        rep.table(["fashion_mnist alone (no server)", "batch 1", f"batch {max(1, round(mean_batch))} (the mean formed)",
+        rep.table(["fashion_mnist alone (no server)", "batch 1", f"batch {mean_rows} (the mean formed)",
                    "batch 64"],
                   [["CPU per row, us", f"{m1:.1f}", f"{m_mean:.1f}", f"{m64:.1f}"],
                    ["batch 1 / this", "1.00", f"{m1 / m_mean:.2f}x", f"{m1 / m64:.2f}x"]],
                   f"Command: `build/model_alone --model-dir build/model_repository/fashion_mnist --batch "
-                  f"1,{max(1, round(mean_batch))},64`")
+                  f"1,{mean_rows},64`")
         outside_on, outside_off = a["server_cpu_us"] - m_mean, b["server_cpu_us"] - m1
         rep.add(f"Throughput ratio on/off: **{a['qps'] / b['qps']:.1f}x** (target >= 3x). Off = the same config "
                 f"without `dynamic_batching` (each request executes alone). What batching can save is the model's "
@@ -604,10 +603,9 @@ figure the median of its rounds.""")
         qps8 = grpc_c[8]["qps"] / floor_c[8]["qps"]
         p50_1 = grpc_c[1]["latency_ms"]["p50"] / floor_c[1]["latency_ms"]["p50"]
         # The bound: the floor answering through the model alone, against its floor in the same rounds.
-        stage_floor = {c: costs["floor (canned reply)", c] for c in STAGE_LEVELS}
-        model_c = {c: costs["gRPC floor + the model (stage_server --stage model)", c] for c in STAGE_LEVELS}
-        rest_model_c = {c: costs["REST floor + the model (stage_server --protocol rest --stage model)", c]
-                        for c in STAGE_LEVELS}
+        stage_floor = {c: costs[STAGES["gRPC", "floor"], c] for c in STAGE_LEVELS}
+        model_c = {c: costs[STAGES["gRPC", "model"], c] for c in STAGE_LEVELS}
+        rest_model_c = {c: costs[STAGES["REST", "model"], c] for c in STAGE_LEVELS}
         b_vs_rest = {c: model_c[c]["server_cpu_us"] / rest_model_c[c]["server_cpu_us"] for c in STAGE_LEVELS}
         b_cpu8 = model_c[8]["server_cpu_us"] / stage_floor[8]["server_cpu_us"]
         b_cpu1 = model_c[1]["server_cpu_us"] / stage_floor[1]["server_cpu_us"]
@@ -703,24 +701,17 @@ figure the median of its rounds.""")
             ["errors < 0.1%", f"{errors} errors in {total:,} requests to protoserve in this suite",
              "yes" if errors <= total / 1000 else "no"],
         ], "Commands: in the sections above")
-        def engine_pair(c, grpc_name, rest_name):
-            g, r = costs[grpc_name, c]["server_cpu_us"], costs[rest_name, c]["server_cpu_us"]
+        def stage_cpu(protocol, stage, c):
+            return costs[STAGES[protocol, stage], c]["server_cpu_us"]
+
+        def engine_pair(c, stage):
+            g, r = stage_cpu("gRPC", stage, c), stage_cpu("REST", stage, c)
             return f"{g:.0f} vs {r:.0f} us ({g / r:.2f}x)"
-        pairs = {c: [engine_pair(c, "floor (canned reply)", "REST floor (stage_server --protocol rest --stage floor)"),
-                     engine_pair(c, "gRPC floor + the model (stage_server --stage model)",
-                                 "REST floor + the model (stage_server --protocol rest --stage model)"),
-                     engine_pair(c, "gRPC floor + the core (stage_server --stage core)",
-                                 "REST floor + the core (stage_server --protocol rest --stage core)"),
-                     engine_pair(c, "protoserve gRPC", "protoserve REST")] for c in STAGE_LEVELS}
-        grpc_floor_8 = costs["floor (canned reply)", 8]["server_cpu_us"]
-        rest_floor_8 = costs["REST floor (stage_server --protocol rest --stage floor)", 8]["server_cpu_us"]
-        cheaper_floor = "gRPC's" if grpc_floor_8 <= rest_floor_8 else "REST's (Beast + RapidJSON)"
-        over_floor = {"gRPC": costs["gRPC floor + the model (stage_server --stage model)", 8]["server_cpu_us"] - grpc_floor_8,
-                      "REST": costs["REST floor + the model (stage_server --protocol rest --stage model)", 8]
-                      ["server_cpu_us"] - rest_floor_8}
-        over_core = {"gRPC": costs["gRPC floor + the core (stage_server --stage core)", 8]["server_cpu_us"] - grpc_floor_8,
-                     "REST": costs["REST floor + the core (stage_server --protocol rest --stage core)", 8]
-                     ["server_cpu_us"] - rest_floor_8}
+        pairs = {c: [engine_pair(c, stage) for stage in ("floor", "model", "core", "server")] for c in STAGE_LEVELS}
+        cheaper_floor = ("gRPC's" if stage_cpu("gRPC", "floor", 8) <= stage_cpu("REST", "floor", 8)
+                         else "REST's (Beast + RapidJSON)")
+        over_floor, over_core = ({protocol: stage_cpu(protocol, stage, 8) - stage_cpu(protocol, "floor", 8)
+                                  for protocol in ("gRPC", "REST")} for stage in ("model", "core"))
         rep.add(f"""For small messages the protocol is not what costs. Server CPU per request, gRPC against REST, each
 through the same stage (the stage table above): the floors (a canned reply; REST parses the JSON request and
 writes the reply) {pairs[8][0]} at concurrency 8 and {pairs[1][0]} at concurrency 1; the model alone on the
