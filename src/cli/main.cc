@@ -1,5 +1,6 @@
 // protoserve-cli: a client for protoserve (recommend, health, ...), printing JSON.
 #include <CLI/CLI.hpp>
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include <iostream>
@@ -72,6 +73,11 @@ int Health(const ConnectionOptions& connection, const std::string& service) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil tracks lock order in every absl::Mutex (its debug-mode
+  // default), which gRPC locks several times per call: 4-5 % of the load
+  // generator's CPU at concurrency 32 went to GraphCycles (perf). The server
+  // turns it off too (src/grpc/engine_tuning.h, which the CLI may not include).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"protoserve-cli: call a protoserve server (output is JSON)"};
   app.require_subcommand(1);
   ConnectionOptions connection;
