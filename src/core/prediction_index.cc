@@ -1,5 +1,8 @@
 #include "core/prediction_index.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace protoserve {
 
 namespace {
@@ -16,13 +19,134 @@ uint64_t Hash(std::string_view text) {
   return hash == 0 ? 1 : hash;
 }
 
+// The ring's first size: it doubles when full, up to the window's capacity.
+constexpr size_t kInitialSlots = 1024;
+
+void AppendString(std::string_view value, std::string* text) {
+  const auto size = static_cast<uint32_t>(value.size());
+  text->append(reinterpret_cast<const char*>(&size), sizeof(size));
+  text->append(value);
+}
+
+// The next length-prefixed string of `text` at `*offset`.
+std::string_view NextString(const std::string& text, size_t* offset) {
+  uint32_t size = 0;
+  std::memcpy(&size, text.data() + *offset, sizeof(size));
+  const std::string_view value(text.data() + *offset + sizeof(size), size);
+  *offset += sizeof(size) + size;
+  return value;
+}
+
 }  // namespace
 
 PredictionIndex::PredictionIndex(size_t capacity, Clock::duration max_age, const SchedulerClock* clock)
     : capacity_(capacity == 0 ? 1 : capacity), max_age_(max_age), clock_(clock ? *clock : SteadySchedulerClock()) {
   MutexLock lock(mu_);
-  by_id_.reserve(capacity_);  // no rehash while the window fills
   expired_.assign(2 * capacity_, 0);
+}
+
+void PredictionIndex::Pack(const IndexedPrediction& prediction, Slot* slot) {
+  const OutputSummary& output = prediction.output;
+  slot->version = prediction.version;
+  slot->kind = output.kind;
+  slot->class_index = output.class_index;
+  slot->score = output.score;
+  slot->rows = output.rows;
+  slot->has_feedback = false;
+  std::string& text = slot->text;  // keeps the capacity of the prediction it replaces
+  text.clear();
+  AppendString(prediction.request_id, &text);
+  AppendString(prediction.model, &text);
+  slot->strings = 2;
+  if (output.kind == OutputSummary::Kind::kItems) {
+    for (const std::string& item : output.items) AppendString(item, &text);
+    slot->strings += static_cast<uint32_t>(output.items.size());
+  } else if (output.kind == OutputSummary::Kind::kClass || output.kind == OutputSummary::Kind::kDigest) {
+    AppendString(output.kind == OutputSummary::Kind::kClass ? output.label : output.digest, &text);
+    slot->strings += 1;
+  }
+  slot->scores.assign(prediction.scores.begin(), prediction.scores.end());
+}
+
+IndexedPrediction PredictionIndex::Unpack(const Slot& slot) {
+  IndexedPrediction prediction;
+  size_t offset = 0;
+  prediction.request_id = NextString(slot.text, &offset);
+  prediction.model = NextString(slot.text, &offset);
+  prediction.version = slot.version;
+  prediction.sequence = slot.sequence;
+  OutputSummary& output = prediction.output;
+  output.kind = slot.kind;
+  output.class_index = slot.class_index;
+  output.score = slot.score;
+  output.rows = slot.rows;
+  for (uint32_t i = 2; i < slot.strings; ++i) {
+    const std::string_view value = NextString(slot.text, &offset);
+    if (slot.kind == OutputSummary::Kind::kItems) {
+      output.items.emplace_back(value);
+    } else if (slot.kind == OutputSummary::Kind::kClass) {
+      output.label = value;
+    } else {
+      output.digest = value;
+    }
+  }
+  prediction.scores = slot.scores;
+  return prediction;
+}
+
+size_t PredictionIndex::PositionOf(uint64_t sequence) const {
+  if (sequence < head_sequence_ || sequence >= head_sequence_ + count_) return kNowhere;
+  return (head_ + (sequence - head_sequence_)) % ring_.size();
+}
+
+PredictionIndex::Slot* PredictionIndex::SlotOf(uint64_t sequence) {
+  const size_t position = PositionOf(sequence);
+  return position == kNowhere ? nullptr : &ring_[position];
+}
+
+const PredictionIndex::Slot* PredictionIndex::FindLocked(std::string_view request_id) const {
+  auto it = by_id_.find(Hash(request_id));
+  if (it == by_id_.end()) return nullptr;
+  const size_t position = PositionOf(it->second);
+  if (position == kNowhere) return nullptr;
+  size_t offset = 0;
+  return NextString(ring_[position].text, &offset) == request_id ? &ring_[position] : nullptr;
+}
+
+void PredictionIndex::GrowLocked() {
+  // Called when every slot is taken: the slots move, oldest first, into a
+  // ring twice the size (sequences, which the maps hold, do not change).
+  std::vector<Slot> bigger(std::min(capacity_, std::max(kInitialSlots, 2 * ring_.size())));
+  for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(ring_[(head_ + i) % ring_.size()]);
+  ring_ = std::move(bigger);
+  head_ = 0;
+}
+
+void PredictionIndex::EvictOldestLocked() {
+  Slot& slot = ring_[head_];
+  if (slot.id != 0) {
+    auto id = by_id_.find(slot.id);
+    if (id != by_id_.end() && id->second == slot.sequence) by_id_.erase(id);
+    if (slot.user != 0) {
+      auto latest = latest_by_user_.find(slot.user);
+      if (latest != latest_by_user_.end() && latest->second == slot.id) latest_by_user_.erase(latest);
+    }
+    expired_[slot.id % expired_.size()] = slot.id;
+    slot.id = 0;
+    --live_;
+  }
+  head_ = (head_ + 1) % ring_.size();
+  ++head_sequence_;
+  --count_;
+}
+
+void PredictionIndex::EvictLocked(Clock::time_point now) {
+  // Every slot past max_age, oldest first; dead slots on the way go too.
+  while (count_ > 0) {
+    const Slot& oldest = ring_[head_];
+    if (oldest.id != 0 && now - oldest.added < max_age_) return;
+    EvictOldestLocked();
+  }
 }
 
 void PredictionIndex::Add(IndexedPrediction prediction, std::string_view user_id) {
@@ -32,44 +156,37 @@ void PredictionIndex::Add(IndexedPrediction prediction, std::string_view user_id
   MutexLock lock(mu_);
   EvictLocked(now);
   const uint64_t sequence = next_sequence_++;
-  prediction.sequence = sequence;
-  Entry& entry = by_id_[id];
-  if (entry.user != 0) {
-    // A reused id replaces the older prediction (its order_ slot becomes stale).
-    auto latest = latest_by_user_.find(entry.user);
-    if (latest != latest_by_user_.end() && latest->second == id) latest_by_user_.erase(latest);
-  }
-  entry = Entry{std::move(prediction), user, now, false};
-  if (user != 0) latest_by_user_[user] = id;
-  expired_[id % expired_.size()] = 0;
-  order_.emplace_back(sequence, id);
-  while (by_id_.size() > capacity_) EvictLocked(Clock::time_point::max());
-}
-
-void PredictionIndex::EvictLocked(Clock::time_point now) {
-  // `now` max: evict exactly one (the oldest); else every entry past max_age.
-  const bool one = now == Clock::time_point::max();
-  while (!order_.empty()) {
-    const auto [sequence, id] = order_.front();
-    auto it = by_id_.find(id);
-    const bool stale = it == by_id_.end() || it->second.prediction.sequence != sequence;
-    if (!stale) {
-      if (!one && now - it->second.added < max_age_) return;
-      if (it->second.user != 0) {
-        auto latest = latest_by_user_.find(it->second.user);
+  auto [entry, inserted] = by_id_.try_emplace(id, sequence);
+  if (!inserted) {
+    // A reused id replaces the older prediction: its slot dies where it is.
+    if (Slot* older = SlotOf(entry->second); older != nullptr && older->id == id) {
+      if (older->user != 0) {
+        auto latest = latest_by_user_.find(older->user);
         if (latest != latest_by_user_.end() && latest->second == id) latest_by_user_.erase(latest);
       }
-      by_id_.erase(it);
-      expired_[id % expired_.size()] = id;
+      older->id = 0;
+      --live_;
     }
-    order_.pop_front();
-    if (one && !stale) return;
+    entry->second = sequence;
   }
-}
-
-const PredictionIndex::Entry* PredictionIndex::FindLocked(std::string_view request_id) const {
-  auto it = by_id_.find(Hash(request_id));
-  return it == by_id_.end() || it->second.prediction.request_id != request_id ? nullptr : &it->second;
+  if (count_ == ring_.size()) {
+    if (ring_.size() < capacity_) {
+      GrowLocked();
+    } else {
+      EvictOldestLocked();  // the window is full: the oldest slot (live or dead) makes room
+    }
+  }
+  if (count_ == 0) head_sequence_ = sequence;
+  Slot& slot = ring_[(head_ + count_) % ring_.size()];
+  ++count_;
+  Pack(prediction, &slot);
+  slot.id = id;
+  slot.user = user;
+  slot.sequence = sequence;
+  slot.added = now;
+  ++live_;
+  if (user != 0) latest_by_user_[user] = id;
+  expired_[id % expired_.size()] = 0;
 }
 
 Status PredictionIndex::MissingLocked(std::string_view request_id) const {
@@ -89,36 +206,36 @@ StatusOr<IndexedPrediction> PredictionIndex::Find(std::string_view request_id, s
   const Clock::time_point now = clock_.Now();
   MutexLock lock(mu_);
   EvictLocked(now);
-  const Entry* entry = nullptr;
+  const Slot* slot = nullptr;
   if (request_id.empty()) {
     auto latest = latest_by_user_.find(Hash(user_id));
     if (latest == latest_by_user_.end()) {
       return NotFound("user '" + std::string(user_id) + "' has no recent prediction to join feedback to");
     }
     auto it = by_id_.find(latest->second);
-    if (it != by_id_.end()) entry = &it->second;
+    if (it != by_id_.end()) slot = SlotOf(it->second);
   } else {
-    entry = FindLocked(request_id);
+    slot = FindLocked(request_id);
   }
-  if (!entry) return MissingLocked(request_id);
-  if (entry->has_feedback) {
-    return AlreadyExists("request id '" + entry->prediction.request_id + "' already has feedback");
-  }
-  return entry->prediction;
+  if (!slot) return MissingLocked(request_id);
+  IndexedPrediction found = Unpack(*slot);
+  if (slot->has_feedback) return AlreadyExists("request id '" + found.request_id + "' already has feedback");
+  return found;
 }
 
 Status PredictionIndex::Claim(const IndexedPrediction& found) {
   MutexLock lock(mu_);
   auto it = by_id_.find(Hash(found.request_id));
-  if (it == by_id_.end() || it->second.prediction.sequence != found.sequence) return MissingLocked(found.request_id);
-  if (it->second.has_feedback) return AlreadyExists("request id '" + found.request_id + "' already has feedback");
-  it->second.has_feedback = true;
+  Slot* slot = it == by_id_.end() || it->second != found.sequence ? nullptr : SlotOf(it->second);
+  if (slot == nullptr || slot->id == 0) return MissingLocked(found.request_id);
+  if (slot->has_feedback) return AlreadyExists("request id '" + found.request_id + "' already has feedback");
+  slot->has_feedback = true;
   return Status::Ok();
 }
 
 size_t PredictionIndex::size() const {
   MutexLock lock(mu_);
-  return by_id_.size();
+  return live_;
 }
 
 }  // namespace protoserve

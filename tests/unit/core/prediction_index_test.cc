@@ -96,5 +96,101 @@ TEST(PredictionIndexTest, AReusedIdReplacesTheOlderPrediction) {
   EXPECT_TRUE(index.Find("same", "").ok());
 }
 
+TEST(PredictionIndexTest, TheWindowGrowsPastItsFirstSlotsInArrivalOrder) {
+  // The ring starts small and doubles: predictions stay findable across each
+  // growth, feedback claimed before one still counts after it, and the
+  // window still forgets the oldest first once it holds `capacity`.
+  FakeClock clock;
+  PredictionIndex index(5000, std::chrono::hours(1), &clock);
+  index.Add(Prediction("first"), "early");
+  auto first = index.Find("first", "");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(index.Claim(*first).ok());
+  for (int i = 0; i < 4999; ++i) index.Add(Prediction("r" + std::to_string(i), i), "u" + std::to_string(i % 10));
+  EXPECT_EQ(index.size(), 5000u);
+  EXPECT_EQ(index.Find("first", "").status().code(), StatusCode::kAlreadyExists);
+  auto middle = index.Find("r2500", "");
+  ASSERT_TRUE(middle.ok());
+  EXPECT_EQ(middle->version, 2500);
+  EXPECT_EQ(middle->output.items, (std::vector<std::string>{"a", "b"}));
+  auto latest = index.Find("", "u8");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->request_id, "r4998");
+  index.Add(Prediction("one more"), "");
+  EXPECT_EQ(index.size(), 5000u);
+  EXPECT_NE(index.Find("first", "").status().message().find("expired"), std::string::npos);
+  EXPECT_TRUE(index.Find("r0", "").ok());
+  // Age forgets from the oldest, whatever the ring's size.
+  clock.Advance(std::chrono::minutes(30));
+  index.Add(Prediction("fresh"), "");
+  clock.Advance(std::chrono::minutes(31));
+  EXPECT_EQ(index.Find("r4998", "").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(index.Find("fresh", "").ok());
+  EXPECT_EQ(index.size(), 1u);
+}
+
+TEST(PredictionIndexTest, EveryOutputKindComesBackAsItWasAdded) {
+  PredictionIndex index(4, std::chrono::hours(1));
+  IndexedPrediction cls;
+  cls.request_id = std::string(200, 'c');  // longer than any short-string buffer
+  cls.model = "fashion_mnist";
+  cls.version = 3;
+  cls.output.kind = OutputSummary::Kind::kClass;
+  cls.output.label = "Ankle boot";
+  cls.output.class_index = 9;
+  cls.output.score = 0.75f;
+  cls.output.rows = 1;
+  cls.scores = {0.1f, 0.15f, 0.75f};
+  IndexedPrediction digest;
+  digest.request_id = "d";
+  digest.model = "m";
+  digest.output.kind = OutputSummary::Kind::kDigest;
+  digest.output.digest = std::string("INT64[2] fnv1a64:\0ab", 21);  // any bytes survive
+  digest.output.rows = 2;
+  IndexedPrediction value;
+  value.request_id = "v";
+  value.model = "m";
+  value.output.kind = OutputSummary::Kind::kValue;
+  value.output.score = -2.5f;
+  IndexedPrediction none;
+  none.request_id = "n";
+  none.model = "m";
+  for (const IndexedPrediction* p : {&cls, &digest, &value, &none}) index.Add(*p, "");
+  for (const IndexedPrediction* p : {&cls, &digest, &value, &none}) {
+    auto found = index.Find(p->request_id, "");
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->request_id, p->request_id);
+    EXPECT_EQ(found->model, p->model);
+    EXPECT_EQ(found->version, p->version);
+    EXPECT_EQ(found->output.kind, p->output.kind);
+    EXPECT_EQ(found->output.items, p->output.items);
+    EXPECT_EQ(found->output.label, p->output.label);
+    EXPECT_EQ(found->output.class_index, p->output.class_index);
+    EXPECT_EQ(found->output.score, p->output.score);
+    EXPECT_EQ(found->output.digest, p->output.digest);
+    EXPECT_EQ(found->output.rows, p->output.rows);
+    EXPECT_EQ(found->scores, p->scores);
+  }
+}
+
+TEST(PredictionIndexTest, ARepeatedIdCountsAmongTheLastPredictionsAndNeverGrowsTheWindow) {
+  PredictionIndex index(3, std::chrono::hours(1));
+  index.Add(Prediction("a"), "ua");
+  for (int i = 0; i < 1000; ++i) index.Add(Prediction("same", i), "us");
+  EXPECT_EQ(index.size(), 1u);  // "a" is more than 3 predictions old
+  EXPECT_EQ(index.Find("a", "").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(index.Find("", "ua").status().code(), StatusCode::kNotFound);
+  auto same = index.Find("", "us");
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->version, 999);
+  index.Add(Prediction("b"), "");
+  index.Add(Prediction("c"), "");
+  EXPECT_EQ(index.size(), 3u);
+  EXPECT_TRUE(index.Find("same", "").ok());
+  index.Add(Prediction("d"), "");
+  EXPECT_EQ(index.Find("same", "").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(index.Find("", "us").status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace protoserve
