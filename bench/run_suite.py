@@ -734,10 +734,10 @@ figures it leans on are the "Where the time goes" tables above, re-taken by ever
 
 1. *Executing this model once per request already misses the targets.* The floor whose handler does nothing
    but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no
-   labels, no metrics) is the bound column of the targets table. In the five suite runs of 2026-12-06 it cost
+   labels, no metrics) is the bound column of the targets table. In the six suite runs of 2026-12-06 it cost
    2.0-2.7x the floor's CPU per request at concurrency 8 with 0.43-0.59 of its qps (targets 2.0x and 0.60), and
    2.0-3.1x the floor's CPU with 2.0-2.7x its p50 at concurrency 1 (targets 2.0x and 1.6). The model costs
-   15-19 us alone with hot caches (`model_alone`, `core_alone`) but 35-45 us more than the floor under gRPC at
+   14-19 us alone with hot caches (`model_alone`, `core_alone`) but 35-45 us more than the floor under gRPC at
    concurrency 8 (item 3).
 2. *Batching could beat that bound, but batches do not form at concurrency 8 without costing more.* protoserve
    executes on the gRPC thread that finds an instance free, and the thread that finishes a batch takes what
@@ -747,8 +747,8 @@ figures it leans on are the "Where the time goes" tables above, re-taken by ever
    shipped configuration (3 alternating rounds). One instance instead of two, or dynamic batching off: no
    difference beyond noise (6 alternating rounds: 105.5 vs 109.5 us).
 3. *Under gRPC every stage costs 2-3x what it costs alone, and the measured reason is the caches.* The whole
-   core request costs 28-37 us alone with hot caches (`core_alone`), of which the model 15-24; after 8 MB of
-   other memory traffic between two requests it costs 54-72 us, of which the model 39-56 (the cold-cache table
+   core request costs 22-37 us alone with hot caches (`core_alone`), of which the model 14-24; after 8 MB of
+   other memory traffic between two requests it costs 48-72 us, of which the model 34-56 (the cold-cache table
    above and standalone runs of 2026-12-06, the sizes and the two measurements in turn): what comes back cold is the model's, not
    the core's own code. Between two requests on a core, gRPC, the kernel's sockets and the load generator
    (which shares the two cores and spends 30-100 us of CPU per request itself) run through more than the
@@ -759,25 +759,28 @@ figures it leans on are the "Where the time goes" tables above, re-taken by ever
    (`stage_server --stage core` against protoserve: the difference changes sign between runs). This machine has
    no hardware counters (`perf stat` shows no cache events), so the misses cannot be counted here; the
    eviction table is the measurement. One part of the core's own memory traffic is a product choice: the
-   feedback join window (65,536 predictions, each with its ten item ids) recycles ~45 MB; a 4,096-entry window
-   makes the core request 2.5-6 us cheaper (`core_alone`, 2026-12-06), at the price of joining feedback only to
-   the last 4,096 predictions (under half a second at this load), so the default stays.
+   feedback join window (the last 65,536 predictions, each with its ten item ids). It was a hash map of
+   nodes, each with a vector of strings (~750 B per prediction, ~45 MB recycled, 3-4 allocations and frees per
+   request); since 2026-12-06 it is a ring of slots whose strings are packed into one reused buffer (~360 B,
+   no allocation once full): the core's own code 8.9-11.8 -> 7.2-7.8 us per request in `core_alone` (3
+   alternating runs). A 64-entry window still measured 0-6 us cheaper per request in the server than the
+   default in alternating rounds, within this machine's noise.
 4. *gRPC against REST is decided by noise, not by the protocol.* REST's floor (Beast parsing the JSON request
    and writing a canned JSON reply, `stage_server --protocol rest --stage floor`) costs more CPU per request
-   than gRPC's at concurrency 8 (44-46 vs 30 us in this suite's runs of 2026-12-06; 47 vs 32 us by hand, 3
+   than gRPC's at concurrency 8 (41-46 vs 30-33 us in this suite's runs of 2026-12-06; 47 vs 32 us by hand, 3
    alternating rounds), and REST's two I/O threads switch less (0.2-0.7 context switches per request against
    0.7-1.4 for gRPC's callback engine). What the model and the core add over each floor differs by run and
    concurrency, either way round (the stage table). The measured ratio landed on both sides of 1.0 in the runs
    of 2026-12-06 (0.80 to 1.26), and so did its bound, each protocol's floor + the model in the same rounds
    (0.78 to 1.10): since the bound itself passes 1.0 in some runs, this target cannot hold in every run here.
-5. *Batching's 3x is out of reach for this CNN on two shared cores.* A fashion_mnist row costs 73-123 us alone
-   and 20-24 us in a batch of 64 (`model_alone`), so batching can save at most ~3.7-5.3x of the model's own
-   time, and every request also pays 60-90 us of server CPU outside the model and 45-65 us in the load
+5. *Batching's 3x is out of reach for this CNN on two shared cores.* A fashion_mnist row costs 66-123 us alone
+   and 16-24 us in a batch of 64 (`model_alone`), so batching can save at most ~3.7-5.3x of the model's own
+   time, and every request also pays 60-90 us of server CPU outside the model and 40-65 us in the load
    generator that batching cannot share ("Dynamic batching on vs off"). With one instance the batch is what
    queued during the previous execution (9-12 rows at concurrency 64); holding requests for bigger batches
    would save ~11 us per row (31.7 -> 20.7 us) against ~180 us of CPU per request in all, a few per cent.
    The measured ratio is above what equal outside costs would allow because unbatched requests pay more
-   outside the model (they queue for the one instance: 4.1-4.8 context switches per request).
+   outside the model (they queue for the one instance: 3.9-4.8 context switches per request).
 6. *What was removed* (issue 22): glibc's malloc (jemalloc in every executable: -14% server CPU per request
    at concurrency 8, 6 alternating rounds; tcmalloc -11%, mimalloc -8%), OpenBLAS re-packing each weight matrix on
    every batch-1 call (frozen graph, then gemv for single rows: 30-48 -> 21-36 us per execution), batches formed
