@@ -122,18 +122,22 @@ void PredictionIndex::GrowLocked() {
   head_ = 0;
 }
 
+void PredictionIndex::KillLocked(Slot* slot) {
+  if (slot->user != 0) {
+    auto latest = latest_by_user_.find(slot->user);
+    if (latest != latest_by_user_.end() && latest->second == slot->id) latest_by_user_.erase(latest);
+  }
+  slot->id = 0;
+  --live_;
+}
+
 void PredictionIndex::EvictOldestLocked() {
   Slot& slot = ring_[head_];
   if (slot.id != 0) {
     auto id = by_id_.find(slot.id);
     if (id != by_id_.end() && id->second == slot.sequence) by_id_.erase(id);
-    if (slot.user != 0) {
-      auto latest = latest_by_user_.find(slot.user);
-      if (latest != latest_by_user_.end() && latest->second == slot.id) latest_by_user_.erase(latest);
-    }
     expired_[slot.id % expired_.size()] = slot.id;
-    slot.id = 0;
-    --live_;
+    KillLocked(&slot);
   }
   head_ = (head_ + 1) % ring_.size();
   ++head_sequence_;
@@ -159,14 +163,7 @@ void PredictionIndex::Add(IndexedPrediction prediction, std::string_view user_id
   auto [entry, inserted] = by_id_.try_emplace(id, sequence);
   if (!inserted) {
     // A reused id replaces the older prediction: its slot dies where it is.
-    if (Slot* older = SlotOf(entry->second); older != nullptr && older->id == id) {
-      if (older->user != 0) {
-        auto latest = latest_by_user_.find(older->user);
-        if (latest != latest_by_user_.end() && latest->second == id) latest_by_user_.erase(latest);
-      }
-      older->id = 0;
-      --live_;
-    }
+    if (Slot* older = SlotOf(entry->second); older != nullptr && older->id == id) KillLocked(older);
     entry->second = sequence;
   }
   if (count_ == ring_.size()) {

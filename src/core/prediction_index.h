@@ -94,6 +94,8 @@ class PredictionIndex {
   size_t PositionOf(uint64_t sequence) const REQUIRES(mu_);
   Slot* SlotOf(uint64_t sequence) REQUIRES(mu_);
   const Slot* FindLocked(std::string_view request_id) const REQUIRES(mu_);
+  // A live slot dies: it leaves the user's latest link (by_id_ is the caller's).
+  void KillLocked(Slot* slot) REQUIRES(mu_);
   void EvictOldestLocked() REQUIRES(mu_);
   void EvictLocked(Clock::time_point now) REQUIRES(mu_);
   void GrowLocked() REQUIRES(mu_);
