@@ -95,8 +95,9 @@ IndexedPrediction PredictionIndex::Unpack(const Slot& slot) {
 }
 
 size_t PredictionIndex::PositionOf(uint64_t sequence) const {
-  if (sequence < head_sequence_ || sequence >= head_sequence_ + count_) return kNowhere;
-  return (head_ + (sequence - head_sequence_)) % ring_.size();
+  const uint64_t oldest = next_sequence_ - count_;
+  if (sequence < oldest || sequence >= next_sequence_) return kNowhere;
+  return (head_ + (sequence - oldest)) % ring_.size();
 }
 
 PredictionIndex::Slot* PredictionIndex::SlotOf(uint64_t sequence) {
@@ -128,7 +129,6 @@ void PredictionIndex::KillLocked(Slot* slot) {
     if (latest != latest_by_user_.end() && latest->second == slot->id) latest_by_user_.erase(latest);
   }
   slot->id = 0;
-  --live_;
 }
 
 void PredictionIndex::EvictOldestLocked() {
@@ -140,7 +140,6 @@ void PredictionIndex::EvictOldestLocked() {
     KillLocked(&slot);
   }
   head_ = (head_ + 1) % ring_.size();
-  ++head_sequence_;
   --count_;
 }
 
@@ -159,7 +158,7 @@ void PredictionIndex::Add(IndexedPrediction prediction, std::string_view user_id
   const uint64_t user = user_id.empty() ? 0 : Hash(user_id);
   MutexLock lock(mu_);
   EvictLocked(now);
-  const uint64_t sequence = next_sequence_++;
+  const uint64_t sequence = next_sequence_;  // taken with the slot, below
   auto [entry, inserted] = by_id_.try_emplace(id, sequence);
   if (!inserted) {
     // A reused id replaces the older prediction: its slot dies where it is.
@@ -173,15 +172,14 @@ void PredictionIndex::Add(IndexedPrediction prediction, std::string_view user_id
       EvictOldestLocked();  // the window is full: the oldest slot (live or dead) makes room
     }
   }
-  if (count_ == 0) head_sequence_ = sequence;
   Slot& slot = ring_[(head_ + count_) % ring_.size()];
   ++count_;
+  ++next_sequence_;
   Pack(prediction, &slot);
   slot.id = id;
   slot.user = user;
   slot.sequence = sequence;
   slot.added = now;
-  ++live_;
   if (user != 0) latest_by_user_[user] = id;
   expired_[id % expired_.size()] = 0;
 }
@@ -232,7 +230,7 @@ Status PredictionIndex::Claim(const IndexedPrediction& found) {
 
 size_t PredictionIndex::size() const {
   MutexLock lock(mu_);
-  return live_;
+  return by_id_.size();
 }
 
 }  // namespace protoserve
