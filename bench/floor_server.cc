@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -29,16 +30,42 @@ using protoserve::bench::CannedResponse;
 std::vector<float> g_touched;
 volatile float g_touch_sink = 0;
 
-// --spin-us: every call also computes this long on the handler's thread (a
-// model's execution stand-in, no memory traffic).
-std::chrono::microseconds g_spin{0};
+// --spin-us: every call also computes this much CPU time on the handler's
+// thread (a model's execution stand-in that lives in registers: no memory
+// traffic). Counted in iterations of a multiply-add chain, calibrated at
+// start against the thread's CPU clock, so a call preempted mid-way still
+// computes exactly as much (a wall-clock spin would compute less).
+uint64_t g_spin_iterations = 0;
+volatile uint64_t g_spin_sink = 0;
+
+uint64_t Spin(uint64_t iterations) {
+  uint64_t x = 1;
+  for (uint64_t i = 0; i < iterations; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  g_spin_sink = x;
+  return x;
+}
+
+double ThreadCpuUs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+// Iterations of Spin() per microsecond of this thread's CPU: the fastest of
+// a few 20 ms trials (the others were slowed by whatever shared the core).
+double SpinIterationsPerUs() {
+  constexpr uint64_t kTrial = 2'000'000;
+  double best = 0;
+  for (int trial = 0; trial < 7; ++trial) {
+    const double start = ThreadCpuUs();
+    Spin(kTrial);
+    best = std::max(best, static_cast<double>(kTrial) / (ThreadCpuUs() - start));
+  }
+  return best;
+}
 
 void Touch() {
-  if (g_spin.count() > 0) {
-    const auto until = std::chrono::steady_clock::now() + g_spin;
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  }
+  if (g_spin_iterations > 0) Spin(g_spin_iterations);
   float sum = 0;
   for (size_t i = 0; i < g_touched.size(); i += 16) sum += g_touched[i];  // one read per 64-byte line
   g_touch_sink = sum;
@@ -107,7 +134,12 @@ int main(int argc, char** argv) {
   app.add_option("--touch-kb", touch_kb, "callback engine: KB of memory read by every call (0: none)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  g_spin = std::chrono::microseconds(spin_us);
+  if (spin_us > 0) {
+    const double rate = SpinIterationsPerUs();
+    g_spin_iterations = static_cast<uint64_t>(rate * spin_us);
+    std::cout << "spin: " << g_spin_iterations << " iterations per call = " << spin_us << " us of thread CPU ("
+              << rate << " per us)" << std::endl;
+  }
   g_touched.assign(static_cast<size_t>(touch_kb) * 1024 / sizeof(float), 1.0f);
 
   sigset_t signals;

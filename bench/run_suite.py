@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ STAGE_LEVELS = (1, 8)  # concurrency of the stage table (each stage under each p
 # The stage table's contenders by (protocol, stage): their names in the cost table (gRPC's floor is the cost
 # table's own floor), in the order the table lists them; protoserve itself closes each protocol's rows.
 STAGES = {("gRPC", "floor"): "floor (canned reply)",
-          ("gRPC", "spin"): "gRPC floor + 25 us of computation per call",
+          ("gRPC", "spin"): "gRPC floor + 25 us of computation per call (CPU time, in registers)",
           ("gRPC", "model"): "gRPC floor + the model (stage_server --stage model)",
           ("gRPC", "core"): "gRPC floor + the core (stage_server --stage core)",
           ("gRPC", "server"): "protoserve gRPC",
@@ -241,18 +242,31 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
             (("REST", "model"), [*stage_server, "--protocol", "rest", "--stage", "model"]),
             (("REST", "core"), [*stage_server, "--protocol", "rest", "--stage", "core"]))
         stage_contenders = []
+        model_stages = {}  # protocol: the model stage, which times each forward pass (SIGUSR1 reads the totals)
         for (protocol, stage), command in stage_variants:
             p = Proc(command, {"port": r"listening on \S+:(\d+)"})
             procs.append(p)
             how = (["--target", f"127.0.0.1:{p.ports['port']}", "--mode", "grpc-recommend"] if protocol == "gRPC" else
                    ["--http-target", f"127.0.0.1:{p.ports['port']}", "--mode", "rest-recommend"])
             stage_contenders.append((STAGES[protocol, stage], p, how))
+            if stage == "model":
+                model_stages[protocol] = p
         rounds = 1 if args.quick else 5
+
+        def executions(proc):
+            m = proc.ask(signal.SIGUSR1, r"model executions (\d+) thread_cpu_ns (-?\d+)")
+            return int(m.group(1)), int(m.group(2))
+        model_exec_us = {}  # (protocol, concurrency): thread CPU per forward pass over that level's rounds
         for c in COST_LEVELS:  # the contenders of one level in turn, round after round (medians)
-            level_contenders = [*contenders, *(stage_contenders if c in STAGE_LEVELS else ())]
+            staged = c in STAGE_LEVELS
+            level_contenders = [*contenders, *(stage_contenders if staged else ())]
+            before = {protocol: executions(proc) for protocol, proc in model_stages.items()} if staged else {}
             level = costed_rounds(build, [(name, proc.p.pid, [*how, "--data", samples])
                                           for name, proc, how in level_contenders],
                                   c, rounds, "1s" if args.quick else "3s")
+            for protocol, (n0, ns0) in before.items():
+                n1, ns1 = executions(model_stages[protocol])
+                model_exec_us[protocol, c] = (ns1 - ns0) / max(1, n1 - n0) / 1000
             for name, run in level.items():
                 costs[name, c] = run
         rep.add("## What one request costs: server CPU, client CPU, context switches\n")
@@ -363,6 +377,38 @@ figure the median of its rounds.""")
                   "rest] --stage floor|model|core --model-repository build/model_repository` and `protoserve`, each "
                   f"loaded by `{command_text('--mode grpc-recommend|rest-recommend -c 1|8 --warmup 0s', duration='3s')}`, "
                   f"in the {rounds} alternating rounds of the cost table (medians)")
+
+        alone_us = alone[0]["cpu_us"]  # model_alone, batch 1
+        rep.add("What a handler's own work costs on each engine, and what the engine then costs around it. The model "
+                "stage times its forward pass on the thread that runs it (`stage_server --stage model` reads "
+                "CLOCK_THREAD_CPUTIME_ID around each execution, less the clock's own cost; over the rounds above), "
+                "against the same execution alone (`model_alone`, batch 1, the table above); the control is a "
+                "handler that computes 25 us of CPU time in registers (`floor_server --spin-us 25`: a multiply-add "
+                "chain calibrated against the thread's CPU clock at start, no memory traffic). *The engine's extra* "
+                "is what the server costs over its floor beyond the handler's own work.\n")
+        exec_rows = [["the recommender's forward pass alone (model_alone, one thread, nothing else running)", "-",
+                      f"{alone_us:.1f}", "1.00x", "-", "-"]]
+        for c in STAGE_LEVELS:
+            handlers = [("gRPC", "spin", "25 us of computation on gRPC's thread", 25.0)]
+            handlers += [(protocol, "model", f"the forward pass in the {protocol} model stage",
+                          model_exec_us.get((protocol, c))) for protocol in ("gRPC", "REST")]
+            for protocol, stage, label, work in handlers:
+                if work is None:
+                    continue
+                over = costs[STAGES[protocol, stage], c]["server_cpu_us"] - \
+                    costs[STAGES[protocol, "floor"], c]["server_cpu_us"]
+                exec_rows.append([label, c, f"{work:.1f}", "-" if stage == "spin" else f"{work / alone_us:.2f}x",
+                                  f"{over:+.1f}", f"{over - work:+.1f}"])
+        rep.table(["handler", "concurrency", "the handler's own CPU per call, us", "/ alone",
+                   "server CPU over its floor, us", "the engine's extra, us"], exec_rows,
+                  "Command: the stage rounds above (`floor_server --engine callback --spin-us 25`; `stage_server "
+                  "[--protocol rest] --stage model`, its totals read by SIGUSR1 before and after each level's rounds) "
+                  "and `build/model_alone --model-dir build/model_repository/recommender --batch 1`")
+        rep.add("Inside a server the same forward pass costs more than alone: between two executions the engine, the "
+                "kernel's sockets and the load generator run on the same cores, and the model's weights and code "
+                "come back from further out (the cold-cache table above). And any work in a gRPC handler, even work "
+                "that touches no memory, makes the callback engine itself cost more per request than its floor, "
+                "most at concurrency 1.\n")
 
         # ---------------------------------- typed API vs KServe v2 vs REST
         typed_seconds = 2 if args.quick else 3

@@ -22,6 +22,12 @@
 //                  RecommenderService calls it, without the rest of the server
 //                  (no HTTP port, no other services, no tracing).
 //
+// `--stage model` also times each execution on the thread that runs it
+// (CLOCK_THREAD_CPUTIME_ID, less the clock's own cost measured at start):
+// SIGUSR1 prints the running totals, "model executions N thread_cpu_ns T",
+// so a benchmark reads what the model's forward pass costs inside the server
+// against what it costs alone (build/model_alone).
+//
 // Beside floor_server (canned reply) and protoserve, it splits the server's
 // CPU per request into the floor, the model under the protocol's engine, the
 // core under it, and the rest of the server: docs/benchmarks.md, "Where the
@@ -35,7 +41,9 @@
 #include <pthread.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <utility>
@@ -56,6 +64,28 @@ using protoserve::Status;
 
 const std::string kMethod = "/Recommender/GetRecommendations";
 
+int64_t ThreadCpuNs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// What one ThreadCpuNs() costs the thread reading it (a system call: this
+// clock has no vDSO fast path), so a timed span can leave it out.
+int64_t ThreadClockCostNs() {
+  constexpr int kReads = 20000;
+  const int64_t start = ThreadCpuNs();
+  for (int i = 0; i < kReads; ++i) ThreadCpuNs();
+  return (ThreadCpuNs() - start) / (kReads + 1);
+}
+
+// The model stage's executions: how many, and their thread CPU time in all.
+struct ExecutionClock {
+  int64_t clock_cost_ns = 0;
+  std::atomic<int64_t> executions{0};
+  std::atomic<int64_t> cpu_ns{0};
+};
+
 // The handler's work, whatever the protocol: `--stage model` or `--stage core`
 // (or the REST floor's canned reply), answering `done` exactly once.
 class Stage {
@@ -64,8 +94,9 @@ class Stage {
 
   // `model` set: the model stage; else `server` answers (the core stage);
   // neither: the canned reply.
-  Stage(protoserve::LoadedModel* model, const protoserve::InferenceServer* server, std::string name)
-      : model_(model), server_(server), name_(std::move(name)) {}
+  Stage(protoserve::LoadedModel* model, const protoserve::InferenceServer* server, std::string name,
+        ExecutionClock* clock)
+      : model_(model), server_(server), name_(std::move(name)), clock_(clock) {}
 
   // `response` must live until `done` runs.
   void Answer(const RecommendationRequest& request, RecommendationResponse* response, Done done) const {
@@ -90,7 +121,10 @@ class Stage {
     if (request.features_size() != 32) return protoserve::InvalidArgument("features must hold 32 values");
     const std::vector<protoserve::Tensor> inputs = protoserve::bench::RecommenderRow(request);
     std::vector<protoserve::Tensor> outputs;
+    const int64_t start = ThreadCpuNs();
     const Status status = model_->Execute(inputs, &outputs);
+    clock_->cpu_ns.fetch_add(ThreadCpuNs() - start - clock_->clock_cost_ns, std::memory_order_relaxed);
+    clock_->executions.fetch_add(1, std::memory_order_relaxed);
     if (!status.ok()) return status;
     const auto* scores = reinterpret_cast<const float*>(outputs.front().data());
     for (int i = 0; i < 10; ++i) {
@@ -107,6 +141,7 @@ class Stage {
   protoserve::LoadedModel* const model_;
   const protoserve::InferenceServer* const server_;
   const std::string name_;
+  ExecutionClock* const clock_;
   const RecommendationResponse canned_ = protoserve::bench::CannedResponse();
 };
 
@@ -178,6 +213,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   protoserve::bench::BenchCore core(repository_dir);
@@ -196,9 +232,18 @@ int main(int argc, char** argv) {
     }
     loaded = std::move(*alone);
   }
-  const Stage stage(loaded.get(), stage_name == "core" ? &core.server() : nullptr, model);
+  ExecutionClock clock;
+  clock.clock_cost_ns = ThreadClockCostNs();
+  const Stage stage(loaded.get(), stage_name == "core" ? &core.server() : nullptr, model, &clock);
+  // Until SIGINT or SIGTERM; SIGUSR1 prints the model's execution totals.
+  const auto wait_for_stop = [&] {
+    int signal = 0;
+    while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) {
+      std::cout << "model executions " << clock.executions.load() << " thread_cpu_ns " << clock.cpu_ns.load()
+                << " (clock cost " << clock.clock_cost_ns << " ns per read, left out)" << std::endl;
+    }
+  };
 
-  int signal = 0;
   if (protocol == "rest") {
     RestStage handler(&stage);
     protoserve::HttpServerOptions options;  // protoserve's defaults (2 I/O threads)
@@ -211,7 +256,7 @@ int main(int argc, char** argv) {
     }
     std::cout << "HTTP listening on " << address << ":" << http.port() << " (stage " << stage_name << ")"
               << std::endl;
-    sigwait(&signals, &signal);
+    wait_for_stop();
     http.Shutdown(std::chrono::milliseconds(500));
     return 0;
   }
@@ -223,7 +268,7 @@ int main(int argc, char** argv) {
   auto rpc_server = builder.BuildAndStart();
   if (!rpc_server) return 1;
   std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage_name << ")" << std::endl;
-  sigwait(&signals, &signal);
+  wait_for_stop();
   rpc_server->Shutdown();
   return 0;
 }

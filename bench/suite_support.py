@@ -1,5 +1,6 @@
 """Pieces of the benchmark suite (bench/run_suite.py): server processes, `protoserve-cli bench` runs, the
 markdown report and its charts (drawn by `protoserve-cli bench chart`, the bench tool's own SVG code)."""
+import collections
 import json
 import os
 import re
@@ -56,8 +57,33 @@ class Proc:
         if len(self.ports) < len(patterns):
             self.stop()
             raise RuntimeError(f"{args[0]} did not start")
-        # Keep draining output so the child never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.p.stdout], daemon=True).start()
+        # Keep draining output so the child never blocks on a full pipe; the last lines stay readable.
+        self.lines = collections.deque(maxlen=200)
+        self.line_cv = threading.Condition()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.p.stdout:
+            with self.line_cv:
+                self.lines.append(line)
+                self.line_cv.notify_all()
+
+    def ask(self, sig, pattern, timeout=10):
+        """Sends `sig` and returns the match of `pattern` in the first line the process writes after it."""
+        with self.line_cv:
+            self.lines.clear()
+        self.p.send_signal(sig)
+        deadline = time.time() + timeout
+        with self.line_cv:
+            while True:
+                for line in self.lines:
+                    m = re.search(pattern, line)
+                    if m:
+                        return m
+                left = deadline - time.time()
+                if left <= 0 or self.p.poll() is not None:
+                    raise RuntimeError(f"{self.p.args[0]}: no line matching {pattern!r} after signal {sig}")
+                self.line_cv.wait(left)
 
     def stop(self):
         if self.p.poll() is None:

@@ -9,6 +9,7 @@ Assertions are about answers and output, never timings. About 10 s.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import unittest
@@ -31,7 +32,9 @@ class Listening:
     def __init__(self, *args):
         self.proc = subprocess.Popen([os.path.join(BUILD, args[0]), *args[1:]], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
+        self.head = []  # what it printed up to that line
         for line in self.proc.stdout:  # the server prints its port once it listens
+            self.head.append(line)
             m = re.search(r"listening on \S+:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
@@ -44,6 +47,15 @@ class Listening:
     def __exit__(self, *exc):
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+    def executions(self):
+        """(forward passes, their thread CPU ns) a model stage has timed so far (SIGUSR1 prints them)."""
+        self.proc.send_signal(signal.SIGUSR1)
+        for line in self.proc.stdout:
+            m = re.search(r"model executions (\d+) thread_cpu_ns (-?\d+)", line)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        raise AssertionError(f"the server exited (code {self.proc.wait()}) without printing its executions")
 
     def call(self, request):
         with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
@@ -100,9 +112,18 @@ class StageServerTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as bad:
                 server.call(seed_request(features=[0.5] * 3))
             self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            # Each forward pass is timed; the refused request never executed.
+            executed, cpu_ns = server.executions()
+            self.assertEqual(executed, 2)
+            self.assertGreater(cpu_ns, 0)
+            server.call(seed_request())
+            self.assertEqual(server.executions()[0], 3)
 
     def test_floor_replies_canned(self):
         with Listening("floor_server", "--spin-us", "5") as server:
+            # The spin is calibrated against the thread's CPU clock: a positive count of iterations.
+            spin = [re.search(r"spin: (\d+) iterations per call = 5 us of thread CPU", line) for line in server.head]
+            self.assertTrue(any(m and int(m.group(1)) > 0 for m in spin), server.head)
             reply = server.call(seed_request())
             self.assertEqual(reply.model_name, "floor")
             self.assertEqual(len(reply.item_ids), 10)
@@ -148,6 +169,7 @@ class RestStageServerTest(unittest.TestCase):
             status, reply = server.post(self.seed_json(features=[0.5] * 3))
             self.assertEqual(status, 400)
             self.assertIn("features", reply["error"])
+            self.assertEqual(server.executions()[0], 2)  # timed on the I/O thread too; the refused one never ran
 
     def test_core_stage_answers_as_protoserve_does(self):
         with Listening("stage_server", "--protocol", "rest", "--stage", "core", "--model-repository", REPO) as server:
