@@ -99,6 +99,7 @@ class CqCall {
       return;
     }
     new CqCall(service_, cq_, canned_);  // keep one call armed per CQ slot
+    Touch();
     replied_ = true;
     writer_.Finish(*canned_, grpc::Status::OK, this);
   }
@@ -129,9 +130,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "cq engine: CQs, one polling thread each")->capture_default_str();
   app.add_option("--slots", slots, "cq engine: calls armed per CQ")->capture_default_str();
   int touch_kb = 0, spin_us = 0;
-  app.add_option("--spin-us", spin_us, "callback engine: microseconds every call computes (0: none)")
+  app.add_option("--spin-us", spin_us, "microseconds of CPU every call computes (0: none)")
       ->capture_default_str();
-  app.add_option("--touch-kb", touch_kb, "callback engine: KB of memory read by every call (0: none)")
+  app.add_option("--touch-kb", touch_kb, "KB of memory read by every call (0: none)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (spin_us > 0) {

@@ -28,6 +28,11 @@
 // so a benchmark reads what the model's forward pass costs inside the server
 // against what it costs alone (build/model_alone).
 //
+// --engine cq serves the gRPC stages on the completion-queue API instead of
+// the callback API (--cq-threads queues, one polling thread each; replies
+// sent from whichever thread completes the stage); --with-callback-health
+// adds gRPC's default health service, a callback service, beside it.
+//
 // Beside floor_server (canned reply) and protoserve, it splits the server's
 // CPU per request into the floor, the model under the protocol's engine, the
 // core under it, and the rest of the server: docs/benchmarks.md, "Where the
@@ -46,6 +51,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "bench_core.h"
@@ -161,6 +167,41 @@ class GrpcStage final : public ::Recommender::CallbackService {
   const Stage* const stage_;
 };
 
+// The completion-queue engine: one call armed per slot, its reply sent from
+// whichever thread completes the stage (Finish may be called from any thread).
+class CqStageCall {
+ public:
+  CqStageCall(::Recommender::AsyncService* service, grpc::ServerCompletionQueue* cq, const Stage* stage)
+      : service_(service), cq_(cq), stage_(stage), writer_(&context_) {
+    service_->RequestGetRecommendations(&context_, &request_, &writer_, cq_, cq_, this);
+  }
+  void Proceed(bool ok) {
+    if (answering_ || !ok) {
+      delete this;
+      return;
+    }
+    new CqStageCall(service_, cq_, stage_);  // keep the slot armed
+    answering_ = true;
+    stage_->Answer(request_, &response_, [this](Status status) {
+      if (status.ok()) {
+        writer_.Finish(response_, grpc::Status::OK, this);
+      } else {
+        writer_.FinishWithError(protoserve::ToGrpcStatus(status), this);
+      }
+    });
+  }
+
+ private:
+  ::Recommender::AsyncService* const service_;
+  grpc::ServerCompletionQueue* const cq_;
+  const Stage* const stage_;
+  grpc::ServerContext context_;
+  RecommendationRequest request_;
+  RecommendationResponse response_;
+  grpc::ServerAsyncResponseWriter<RecommendationResponse> writer_;
+  bool answering_ = false;
+};
+
 // POST /v1/recommendations as protoserve's RecommendRest parses and answers it.
 class RestStage final : public protoserve::HttpHandler {
  public:
@@ -201,6 +242,15 @@ int main(int argc, char** argv) {
                  "request")
       ->check(CLI::IsMember({"floor", "model", "core"}))
       ->capture_default_str();
+  std::string engine = "callback";
+  int cq_threads = 1;
+  app.add_option("--engine", engine, "gRPC: callback API, or cq (completion queues, one polling thread each)")
+      ->check(CLI::IsMember({"callback", "cq"}))
+      ->capture_default_str();
+  app.add_option("--cq-threads", cq_threads, "gRPC --engine cq: completion queues")->capture_default_str();
+  bool callback_health = false;
+  app.add_flag("--with-callback-health", callback_health,
+               "gRPC: also serve gRPC's default health service (callback API), as protoserve does");
   app.add_option("--address", address)->capture_default_str();
   app.add_option("--port", port, "0 picks a free port")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -261,14 +311,36 @@ int main(int argc, char** argv) {
     return 0;
   }
   GrpcStage service(&stage);
+  ::Recommender::AsyncService async_service;
+  // gRPC 1.51 runs callback services on a CQ of its own with at least two
+  // "nexting" threads, which poll the same sockets as the CQ engine's thread.
+  if (callback_health) grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
-  builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  if (engine == "callback") {
+    builder.RegisterService(&service);
+  } else {
+    builder.RegisterService(&async_service);
+    for (int i = 0; i < cq_threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+  }
   auto rpc_server = builder.BuildAndStart();
   if (!rpc_server) return 1;
-  std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage_name << ")" << std::endl;
+  std::vector<std::thread> pollers;
+  for (auto& cq : cqs) {
+    for (int i = 0; i < 64; ++i) new CqStageCall(&async_service, cq.get(), &stage);
+    pollers.emplace_back([cq = cq.get()] {
+      void* tag;
+      bool ok;
+      while (cq->Next(&tag, &ok)) static_cast<CqStageCall*>(tag)->Proceed(ok);
+    });
+  }
+  std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage_name << ", engine " << engine
+            << ")" << std::endl;
   wait_for_stop();
   rpc_server->Shutdown();
+  for (auto& cq : cqs) cq->Shutdown();
+  for (auto& t : pollers) t.join();
   return 0;
 }

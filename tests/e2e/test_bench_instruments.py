@@ -4,7 +4,7 @@ model_alone.
 
 Each must answer what it claims to, so that a figure in docs/benchmarks.md measures the work it names: a stage
 server that failed every call, or a core_alone whose requests all failed, would report a cost for nothing.
-Assertions are about answers and output, never timings. About 10 s.
+Assertions are about answers and output, never timings. About 15 s.
 """
 import json
 import os
@@ -101,6 +101,20 @@ class StageServerTest(unittest.TestCase):
             self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
             self.assertIn("features", bad.exception.details())
 
+    def test_core_stage_on_the_completion_queue_engine(self):
+        for extra in ([], ["--with-callback-health"]):
+            with Listening("stage_server", "--engine", "cq", "--stage", "core", "--model-repository", REPO,
+                           *extra) as server:
+                self.assertIn("engine cq", server.head[-1])
+                for _ in range(3):  # calls after the first reuse the armed slots
+                    reply = server.call(seed_request())
+                    self.assertEqual(len(reply.item_ids), 10)
+                    self.assertEqual(list(reply.scores), sorted(reply.scores, reverse=True))
+                with self.assertRaises(grpc.RpcError) as bad:
+                    server.call(seed_request(features=[0.5] * 31))
+                self.assertEqual(bad.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+                self.assertIn("features", bad.exception.details())
+
     def test_model_stage_executes_the_model(self):
         with Listening("stage_server", "--stage", "model", "--model-repository", REPO) as server:
             one = server.call(seed_request())
@@ -127,6 +141,8 @@ class StageServerTest(unittest.TestCase):
             reply = server.call(seed_request())
             self.assertEqual(reply.model_name, "floor")
             self.assertEqual(len(reply.item_ids), 10)
+        with Listening("floor_server", "--engine", "cq", "--threads", "1", "--spin-us", "5") as server:
+            self.assertEqual(server.call(seed_request()).model_name, "floor")
 
     def test_unknown_stage_is_refused(self):
         out = stage_server_refusing("--stage", "wire")
