@@ -205,8 +205,8 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
                 "polled by at least two \"nexting\" threads (`grpc::CompletionQueue` with "
                 "`Clamp(cores / 2, 2, 16)` threads), and so does a CQ engine with two queues: two threads polling "
                 "the same sockets hand each call between them. One CQ with one polling thread does not, and costs "
-                "about half the server CPU per request of either (the cost table below has the CPU figures, "
-                "`gRPC floor on a 1-thread completion-queue engine`). protoserve still serves on the callback API: "
+                "half to two thirds of the server CPU per request of either (the cost table below has the CPU "
+                "figures, `gRPC floor on a 1-thread completion-queue engine`). protoserve still serves on the callback API: "
                 "a CQ engine pays off only if every service of the server moves to it, gRPC's own health service "
                 "included (the stage table below: one callback service beside the CQ engine brings its nexting "
                 "threads back), and the targets table below shows what the whole core costs on it.\n")
@@ -418,11 +418,11 @@ figure the median of its rounds.""")
                   "Command: the stage rounds above (`floor_server --engine callback --spin-us 25`; `stage_server "
                   "[--protocol rest] --stage model`, its totals read by SIGUSR1 before and after each level's rounds) "
                   "and `build/model_alone --model-dir build/model_repository/recommender --batch 1`")
-        rep.add("Inside a server the same forward pass costs more than alone: between two executions the engine, the "
-                "kernel's sockets and the load generator run on the same cores, and the model's weights and code "
-                "come back from further out (the cold-cache table above). And any work in a gRPC handler, even work "
-                "that touches no memory, makes the callback engine itself cost more per request than its floor, "
-                "most at concurrency 1.\n")
+        rep.add("Inside a server the same forward pass costs more than alone (1.6-2.4x in the runs of 2026-12-06): "
+                "between two executions the engine, the kernel's sockets and the load generator run on the same "
+                "cores, and the model's weights and code come back from further out (the cold-cache table above). "
+                "The engine's extra is the noisiest figure here: around the same 25 us spin it read +1 to +26 us "
+                "at concurrency 1 and +6 to +8 us at concurrency 8 across the runs of that day.\n")
 
         # ---------------------------------- typed API vs KServe v2 vs REST
         typed_seconds = 2 if args.quick else 3
@@ -805,11 +805,11 @@ issue 22; the figures it leans on are the "Where the time goes" tables above, re
 
 1. *On the callback engine, executing this model once per request already misses the targets.* The floor whose handler does nothing
    but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no
-   labels, no metrics) is the bound column of the targets table. In the six suite runs of 2026-12-06 it cost
-   2.0-2.7x the floor's CPU per request at concurrency 8 with 0.43-0.59 of its qps (targets 2.0x and 0.60), and
-   2.0-3.1x the floor's CPU with 2.0-2.7x its p50 at concurrency 1 (targets 2.0x and 1.6). The model costs
-   14-19 us alone with hot caches (`model_alone`, `core_alone`) but 35-45 us more than the floor under gRPC at
-   concurrency 8 (item 3).
+   labels, no metrics) is the bound column of the targets table. In the seven suite runs of 2026-12-06 it cost
+   2.0-3.1x the floor's CPU per request at concurrency 8 with 0.39-0.59 of its qps (targets 2.0x and 0.60), and
+   1.9-3.1x the floor's CPU with 2.0-2.7x its p50 at concurrency 1 (targets 2.0x and 1.6; its CPU came under
+   the target in one run, its p50 in none). The model costs 14-19 us alone with hot caches (`model_alone`,
+   `core_alone`) but 35-61 us more than the floor under gRPC at concurrency 8 (item 3).
 2. *Batching could beat that bound, but batches do not form at concurrency 8 without costing more.* protoserve
    executes on the gRPC thread that finds an instance free, and the thread that finishes a batch takes what
    queued meanwhile (mean 1.85 rows at concurrency 8, `protoserve_batch_size`). Holding requests for company
@@ -865,14 +865,14 @@ issue 22; the figures it leans on are the "Where the time goes" tables above, re
 7. *The engine is the lever left, and it means moving every gRPC service.* gRPC 1.51's callback API runs
    callbacks on a completion queue of its own with at least two "nexting" threads, which poll the same sockets
    and hand each call between them (3 context switches per request per thread at concurrency 1). A floor on
-   one completion queue with one polling thread (`floor_server --engine cq --threads 1`) cost 31-35 us per
-   request against the callback floor's 55-79 at concurrency 1, and 20-26 against 34-37 at concurrency 8 (3
-   alternating rounds, by hand, 2026-12-06). The whole core on that engine (`stage_server --engine cq --stage
-   core`) cost 1.1x the callback floor's CPU with 1.2x its p50 at concurrency 1, and 2.1x its CPU with 0.52 of
-   its qps at concurrency 8, against 2.3x and 3.2x for the same core on the callback engine: the last column
-   of the targets table re-takes this every run. Two limits: one callback service beside the CQ engine brings
-   the nexting threads back and the gain with them (gRPC's default health service: 133 and 116 us per request
-   against 95 and 78, the `--with-callback-health` row of the stage table), so protoserve gains only once every
+   one completion queue with one polling thread (`floor_server --engine cq --threads 1`) cost 30-35 us per
+   request against the callback floor's 55-79 at concurrency 1, and 19-26 against 29-37 at concurrency 8 (3
+   alternating rounds by hand, and the stage rounds of this suite, 2026-12-06). The whole core on that engine (`stage_server --engine cq --stage
+   core`) cost 1.1-1.6x the callback floor's CPU with 1.2-1.8x its p50 at concurrency 1, and 2.1-2.4x its CPU
+   with 0.45-0.52 of its qps at concurrency 8, against 2.3-2.7x and 3.2-3.6x of its CPU for the same core on the
+   callback engine (targets: 2.0x CPU, 1.6 p50, 0.60 qps): the last column of the targets table re-takes this every run. Two limits: one callback service beside the CQ engine brings
+   the nexting threads back and the gain with them (gRPC's default health service: 124-149 and 88-116 us per
+   request against 95-106 and 71-78 at concurrency 1 and 8, the `--with-callback-health` rows of the stage table), so protoserve gains only once every
    service it serves (Recommender, KServe v2, the typed services, feedback, rollout, reflection and health)
    runs on completion queues; and one thread executing the model inline uses one core, so at concurrency 32
    the core on it answered 14.8k qps against 16.1k on the callback engine. Not done yet: the next step of
