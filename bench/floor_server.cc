@@ -14,10 +14,10 @@
 #include <csignal>
 #include <ctime>
 #include <iostream>
-#include <thread>
 #include <vector>
 
 #include "canned_reply.h"
+#include "cq_engine.h"
 #include "grpc/engine_tuning.h"
 #include "recommender.grpc.pb.h"
 
@@ -86,34 +86,6 @@ class CallbackFloor final : public ::Recommender::CallbackService {
   const RecommendationResponse canned_ = CannedResponse();
 };
 
-// One in-flight call of the CQ engine: request -> reply -> done.
-class CqCall {
- public:
-  CqCall(::Recommender::AsyncService* service, grpc::ServerCompletionQueue* cq, const RecommendationResponse* canned)
-      : service_(service), cq_(cq), canned_(canned), writer_(&context_) {
-    service_->RequestGetRecommendations(&context_, &request_, &writer_, cq_, cq_, this);
-  }
-  void Proceed(bool ok) {
-    if (replied_ || !ok) {
-      delete this;
-      return;
-    }
-    new CqCall(service_, cq_, canned_);  // keep one call armed per CQ slot
-    Touch();
-    replied_ = true;
-    writer_.Finish(*canned_, grpc::Status::OK, this);
-  }
-
- private:
-  ::Recommender::AsyncService* service_;
-  grpc::ServerCompletionQueue* cq_;
-  const RecommendationResponse* canned_;
-  grpc::ServerContext context_;
-  RecommendationRequest request_;
-  grpc::ServerAsyncResponseWriter<RecommendationResponse> writer_;
-  bool replied_ = false;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,32 +125,26 @@ int main(int argc, char** argv) {
   int bound = 0;
   builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
   CallbackFloor callback_service;
-  ::Recommender::AsyncService async_service;
-  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  const RecommendationResponse canned = CannedResponse();
+  protoserve::bench::CqRecommender cq_engine(
+      [&canned](const RecommendationRequest&, RecommendationResponse* response,
+                const protoserve::bench::CqRecommender::Done& done) {
+        Touch();
+        *response = canned;
+        done(grpc::Status::OK);
+      });
   if (engine == "callback") {
     builder.RegisterService(&callback_service);
   } else {
-    builder.RegisterService(&async_service);
-    for (int i = 0; i < threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+    cq_engine.Register(&builder, threads);
   }
   auto server = builder.BuildAndStart();
   if (!server) return 1;
   std::cout << "gRPC listening on " << address << ":" << bound << " (engine " << engine << ")" << std::endl;
-
-  const RecommendationResponse canned = CannedResponse();
-  std::vector<std::thread> pollers;
-  for (auto& cq : cqs) {
-    for (int i = 0; i < slots; ++i) new CqCall(&async_service, cq.get(), &canned);
-    pollers.emplace_back([cq = cq.get()] {
-      void* tag;
-      bool ok;
-      while (cq->Next(&tag, &ok)) static_cast<CqCall*>(tag)->Proceed(ok);
-    });
-  }
+  cq_engine.Start(slots);
   int signal = 0;
   sigwait(&signals, &signal);
   server->Shutdown();
-  for (auto& cq : cqs) cq->Shutdown();
-  for (auto& t : pollers) t.join();
+  cq_engine.Stop();
   return 0;
 }

@@ -51,11 +51,11 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
-#include <thread>
 #include <utility>
 
 #include "bench_core.h"
 #include "canned_reply.h"
+#include "cq_engine.h"
 #include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
 #include "http/http_response.h"
@@ -167,41 +167,6 @@ class GrpcStage final : public ::Recommender::CallbackService {
   const Stage* const stage_;
 };
 
-// The completion-queue engine: one call armed per slot, its reply sent from
-// whichever thread completes the stage (Finish may be called from any thread).
-class CqStageCall {
- public:
-  CqStageCall(::Recommender::AsyncService* service, grpc::ServerCompletionQueue* cq, const Stage* stage)
-      : service_(service), cq_(cq), stage_(stage), writer_(&context_) {
-    service_->RequestGetRecommendations(&context_, &request_, &writer_, cq_, cq_, this);
-  }
-  void Proceed(bool ok) {
-    if (answering_ || !ok) {
-      delete this;
-      return;
-    }
-    new CqStageCall(service_, cq_, stage_);  // keep the slot armed
-    answering_ = true;
-    stage_->Answer(request_, &response_, [this](Status status) {
-      if (status.ok()) {
-        writer_.Finish(response_, grpc::Status::OK, this);
-      } else {
-        writer_.FinishWithError(protoserve::ToGrpcStatus(status), this);
-      }
-    });
-  }
-
- private:
-  ::Recommender::AsyncService* const service_;
-  grpc::ServerCompletionQueue* const cq_;
-  const Stage* const stage_;
-  grpc::ServerContext context_;
-  RecommendationRequest request_;
-  RecommendationResponse response_;
-  grpc::ServerAsyncResponseWriter<RecommendationResponse> writer_;
-  bool answering_ = false;
-};
-
 // POST /v1/recommendations as protoserve's RecommendRest parses and answers it.
 class RestStage final : public protoserve::HttpHandler {
  public:
@@ -311,36 +276,31 @@ int main(int argc, char** argv) {
     return 0;
   }
   GrpcStage service(&stage);
-  ::Recommender::AsyncService async_service;
+  protoserve::bench::CqRecommender cq_engine(
+      [&stage](const RecommendationRequest& request, RecommendationResponse* response,
+               protoserve::bench::CqRecommender::Done done) {
+        stage.Answer(request, response, [done = std::move(done)](Status status) {
+          done(protoserve::ToGrpcStatus(status));
+        });
+      });
   // gRPC 1.51 runs callback services on a CQ of its own with at least two
   // "nexting" threads, which poll the same sockets as the CQ engine's thread.
   if (callback_health) grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
-  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   if (engine == "callback") {
     builder.RegisterService(&service);
   } else {
-    builder.RegisterService(&async_service);
-    for (int i = 0; i < cq_threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+    cq_engine.Register(&builder, cq_threads);
   }
   auto rpc_server = builder.BuildAndStart();
   if (!rpc_server) return 1;
-  std::vector<std::thread> pollers;
-  for (auto& cq : cqs) {
-    for (int i = 0; i < 64; ++i) new CqStageCall(&async_service, cq.get(), &stage);
-    pollers.emplace_back([cq = cq.get()] {
-      void* tag;
-      bool ok;
-      while (cq->Next(&tag, &ok)) static_cast<CqStageCall*>(tag)->Proceed(ok);
-    });
-  }
+  cq_engine.Start(64);
   std::cout << "gRPC listening on " << address << ":" << bound << " (stage " << stage_name << ", engine " << engine
             << ")" << std::endl;
   wait_for_stop();
   rpc_server->Shutdown();
-  for (auto& cq : cqs) cq->Shutdown();
-  for (auto& t : pollers) t.join();
+  cq_engine.Stop();
   return 0;
 }
