@@ -69,7 +69,7 @@ class Proc:
                 self.line_cv.notify_all()
 
     def ask(self, sig, pattern, timeout=10):
-        """Sends `sig` and returns the match of `pattern` in the first line the process writes after it."""
+        """Sends `sig` and returns the first match of `pattern` among the lines the process writes after it."""
         with self.line_cv:
             self.lines.clear()
         self.p.send_signal(sig)
