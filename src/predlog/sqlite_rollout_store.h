@@ -1,6 +1,6 @@
 // SqliteRolloutStore: the rollout controller's state and decisions in the
 // prediction log's SQLite file (--prediction-log), so a restarted server
-// resumes each rollout at the step it was at (core/rollout_controller.h).
+// resumes each rollout at the step it was at (core/rollout_store.h, core/rollout_controller.h).
 //
 // Tables (times are Unix milliseconds, UTC):
 //   rollouts(model PRIMARY KEY, policy, step, phase, source, started_ms, updated_ms)
@@ -18,7 +18,7 @@
 #include <mutex>
 #include <string>
 
-#include "core/rollout_controller.h"
+#include "core/rollout_store.h"
 
 struct sqlite3;
 

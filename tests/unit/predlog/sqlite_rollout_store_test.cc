@@ -9,6 +9,7 @@
 
 #include <filesystem>
 
+#include "core/rollout_controller.h"
 #include "predlog/sqlite_log_sink.h"
 
 namespace protoserve {
