@@ -17,11 +17,6 @@ int64_t NowUnixMs() {
       .count();
 }
 
-constexpr RolloutPhase kPhases[] = {RolloutPhase::kProgressing, RolloutPhase::kPromoted, RolloutPhase::kRolledBack,
-                                    RolloutPhase::kAborted};
-constexpr RolloutOutcome kOutcomes[] = {RolloutOutcome::kStart,   RolloutOutcome::kResume,   RolloutOutcome::kAdvance,
-                                        RolloutOutcome::kPromote, RolloutOutcome::kRollback, RolloutOutcome::kAbort};
-
 std::string Format(const char* format, double a, double b, double c) {
   char text[256];
   std::snprintf(text, sizeof(text), format, a, b, c);
@@ -122,7 +117,7 @@ void RolloutController::ExportLocked(const RolloutRecord& record) {
   const prometheus::Labels labels{{"model", record.model}};
   weight_->Add(labels).Set(record.candidate_percent());
   step_->Add(labels).Set(record.step);
-  for (RolloutPhase p : kPhases) {
+  for (RolloutPhase p : kRolloutPhases) {
     phase_->Add({{"model", record.model}, {"phase", RolloutPhaseName(p)}}).Set(p == record.phase ? 1 : 0);
   }
 }

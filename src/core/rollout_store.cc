@@ -4,15 +4,6 @@
 
 namespace protoserve {
 
-namespace {
-
-constexpr RolloutPhase kPhases[] = {RolloutPhase::kProgressing, RolloutPhase::kPromoted, RolloutPhase::kRolledBack,
-                                    RolloutPhase::kAborted};
-constexpr RolloutOutcome kOutcomes[] = {RolloutOutcome::kStart,   RolloutOutcome::kResume,   RolloutOutcome::kAdvance,
-                                        RolloutOutcome::kPromote, RolloutOutcome::kRollback, RolloutOutcome::kAbort};
-
-}  // namespace
-
 const char* RolloutPhaseName(RolloutPhase phase) {
   switch (phase) {
     case RolloutPhase::kProgressing: return "progressing";
@@ -24,7 +15,7 @@ const char* RolloutPhaseName(RolloutPhase phase) {
 }
 
 StatusOr<RolloutPhase> ParseRolloutPhase(const std::string& name) {
-  for (RolloutPhase p : kPhases) {
+  for (RolloutPhase p : kRolloutPhases) {
     if (name == RolloutPhaseName(p)) return p;
   }
   return InvalidArgument("unknown rollout phase '" + name + "'");
@@ -43,7 +34,7 @@ const char* RolloutOutcomeName(RolloutOutcome outcome) {
 }
 
 StatusOr<RolloutOutcome> ParseRolloutOutcome(const std::string& name) {
-  for (RolloutOutcome o : kOutcomes) {
+  for (RolloutOutcome o : kRolloutOutcomes) {
     if (name == RolloutOutcomeName(o)) return o;
   }
   return InvalidArgument("unknown rollout outcome '" + name + "'");

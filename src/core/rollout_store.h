@@ -19,10 +19,15 @@
 namespace protoserve {
 
 enum class RolloutPhase { kProgressing, kPromoted, kRolledBack, kAborted };
+inline constexpr RolloutPhase kRolloutPhases[] = {RolloutPhase::kProgressing, RolloutPhase::kPromoted,
+                                                  RolloutPhase::kRolledBack, RolloutPhase::kAborted};
 const char* RolloutPhaseName(RolloutPhase phase);  // "progressing", "promoted", "rolled_back", "aborted"
 StatusOr<RolloutPhase> ParseRolloutPhase(const std::string& name);
 
 enum class RolloutOutcome { kStart, kResume, kAdvance, kPromote, kRollback, kAbort };
+inline constexpr RolloutOutcome kRolloutOutcomes[] = {RolloutOutcome::kStart,   RolloutOutcome::kResume,
+                                                      RolloutOutcome::kAdvance, RolloutOutcome::kPromote,
+                                                      RolloutOutcome::kRollback, RolloutOutcome::kAbort};
 const char* RolloutOutcomeName(RolloutOutcome outcome);  // "start", "resume", "advance", ...
 StatusOr<RolloutOutcome> ParseRolloutOutcome(const std::string& name);
 
