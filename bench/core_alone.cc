@@ -36,26 +36,23 @@
 #include <vector>
 
 #include "bench_core.h"
+#include "clock_nanos.h"
 #include "core/inference_server.h"
 #include "recommender.pb.h"
 #include "typed/typed_call.h"
 
 namespace {
 
-double CpuNanos(clockid_t clock = CLOCK_PROCESS_CPUTIME_ID) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
+using protoserve::bench::ClockNanos;
 
 // Writes one byte per 64-byte line of `buffer`: pushes what the last request
 // left in this core's caches out, as other work between two requests does.
 // Returns this thread's CPU time it took, which the caller does not count.
 double Evict(std::vector<char>& buffer) {
   if (buffer.empty()) return 0;
-  const double start = CpuNanos(CLOCK_THREAD_CPUTIME_ID);
+  const double start = ClockNanos(CLOCK_THREAD_CPUTIME_ID);
   for (size_t i = 0; i < buffer.size(); i += 64) buffer[i] = static_cast<char>(buffer[i] + 1);
-  return CpuNanos(CLOCK_THREAD_CPUTIME_ID) - start;
+  return ClockNanos(CLOCK_THREAD_CPUTIME_ID) - start;
 }
 
 }  // namespace
@@ -154,9 +151,9 @@ int main(int argc, char** argv) {
   // rather than the one that ran then.
   auto measure = [&](int threads, const std::function<void(size_t)>& request) {
     run(threads, requests / 10 / threads, request);
-    const double start = CpuNanos();
+    const double start = ClockNanos(CLOCK_PROCESS_CPUTIME_ID);
     const double evicting = run(threads, requests / threads, request);
-    return (CpuNanos() - start - evicting) / 1e3 / (requests / threads * threads);
+    return (ClockNanos(CLOCK_PROCESS_CPUTIME_ID) - start - evicting) / 1e3 / (requests / threads * threads);
   };
   auto median = [](std::vector<double> values) {
     std::sort(values.begin(), values.end());

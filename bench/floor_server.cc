@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "canned_reply.h"
+#include "clock_nanos.h"
 #include "cq_engine.h"
 #include "grpc/engine_tuning.h"
 #include "recommender.grpc.pb.h"
@@ -45,21 +46,16 @@ uint64_t Spin(uint64_t iterations) {
   return x;
 }
 
-double ThreadCpuUs() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
-}
-
 // Iterations of Spin() per microsecond of this thread's CPU: the fastest of
 // a few 20 ms trials (the others were slowed by whatever shared the core).
 double SpinIterationsPerUs() {
   constexpr uint64_t kTrial = 2'000'000;
   double best = 0;
   for (int trial = 0; trial < 7; ++trial) {
-    const double start = ThreadCpuUs();
+    const double start = protoserve::bench::ClockNanos(CLOCK_THREAD_CPUTIME_ID);
     Spin(kTrial);
-    best = std::max(best, static_cast<double>(kTrial) / (ThreadCpuUs() - start));
+    const double us = (protoserve::bench::ClockNanos(CLOCK_THREAD_CPUTIME_ID) - start) / 1e3;
+    best = std::max(best, static_cast<double>(kTrial) / us);
   }
   return best;
 }

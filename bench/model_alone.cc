@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backends/torch/torch_backend.h"
+#include "clock_nanos.h"
 #include "backends/xgboost/xgboost_backend.h"
 #include "core/backend.h"
 #include "core/model_config.h"
@@ -26,11 +27,7 @@
 
 namespace {
 
-double Nanos(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
+using protoserve::bench::ClockNanos;
 
 // Random inputs for `rows` rows of every configured input (FP32 in [0, 1),
 // integers in [0, 1e6)).
@@ -100,9 +97,9 @@ int main(int argc, char** argv) {
     std::vector<double> costs, walls;
     for (int i = 0; i < iterations + iterations / 10; ++i) {
       std::vector<protoserve::Tensor> outputs;
-      const double start = Nanos(CLOCK_PROCESS_CPUTIME_ID), wall_start = Nanos(CLOCK_MONOTONIC);
+      const double start = ClockNanos(CLOCK_PROCESS_CPUTIME_ID), wall_start = ClockNanos(CLOCK_MONOTONIC);
       const protoserve::Status status = (*model)->Execute(inputs, &outputs);
-      const double spent = Nanos(CLOCK_PROCESS_CPUTIME_ID) - start, wall = Nanos(CLOCK_MONOTONIC) - wall_start;
+      const double spent = ClockNanos(CLOCK_PROCESS_CPUTIME_ID) - start, wall = ClockNanos(CLOCK_MONOTONIC) - wall_start;
       if (!status.ok()) {
         std::fprintf(stderr, "execute: %s\n", status.message().c_str());
         return 1;

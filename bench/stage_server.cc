@@ -55,6 +55,7 @@
 
 #include "bench_core.h"
 #include "canned_reply.h"
+#include "clock_nanos.h"
 #include "cq_engine.h"
 #include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
@@ -70,11 +71,7 @@ using protoserve::Status;
 
 const std::string kMethod = "/Recommender/GetRecommendations";
 
-int64_t ThreadCpuNs() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
+int64_t ThreadCpuNs() { return static_cast<int64_t>(protoserve::bench::ClockNanos(CLOCK_THREAD_CPUTIME_ID)); }
 
 // What one ThreadCpuNs() costs the thread reading it (a system call: this
 // clock has no vDSO fast path), so a timed span can leave it out.
