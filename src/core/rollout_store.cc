@@ -1,8 +1,24 @@
 #include "core/rollout_store.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <string>
 
 namespace protoserve {
+
+namespace {
+
+// The value of `all` whose name is `name`.
+template <typename Enum, size_t N>
+StatusOr<Enum> ParseName(const std::string& name, const Enum (&all)[N], const char* (*name_of)(Enum),
+                         const char* what) {
+  for (Enum value : all) {
+    if (name == name_of(value)) return value;
+  }
+  return InvalidArgument(std::string("unknown ") + what + " '" + name + "'");
+}
+
+}  // namespace
 
 const char* RolloutPhaseName(RolloutPhase phase) {
   switch (phase) {
@@ -15,10 +31,7 @@ const char* RolloutPhaseName(RolloutPhase phase) {
 }
 
 StatusOr<RolloutPhase> ParseRolloutPhase(const std::string& name) {
-  for (RolloutPhase p : kRolloutPhases) {
-    if (name == RolloutPhaseName(p)) return p;
-  }
-  return InvalidArgument("unknown rollout phase '" + name + "'");
+  return ParseName(name, kRolloutPhases, RolloutPhaseName, "rollout phase");
 }
 
 const char* RolloutOutcomeName(RolloutOutcome outcome) {
@@ -34,10 +47,7 @@ const char* RolloutOutcomeName(RolloutOutcome outcome) {
 }
 
 StatusOr<RolloutOutcome> ParseRolloutOutcome(const std::string& name) {
-  for (RolloutOutcome o : kRolloutOutcomes) {
-    if (name == RolloutOutcomeName(o)) return o;
-  }
-  return InvalidArgument("unknown rollout outcome '" + name + "'");
+  return ParseName(name, kRolloutOutcomes, RolloutOutcomeName, "rollout outcome");
 }
 
 int RolloutRecord::candidate_percent() const {
