@@ -53,13 +53,70 @@ const SchedulerClock& SteadySchedulerClock() {
   return steady;
 }
 
+namespace {
+
+// The open scope's batchers, on this thread (InlineBatchScope).
+struct DeferredBatchers {
+  bool open = false;
+  std::vector<std::shared_ptr<void>> lifelines;  // DynamicBatcher::Lifeline, each once
+};
+thread_local DeferredBatchers t_deferred;
+
+}  // namespace
+
+InlineBatchScope::InlineBatchScope() { t_deferred.open = true; }
+
+bool InlineBatchScope::deferred() const { return !t_deferred.lifelines.empty(); }
+
+InlineBatchScope::~InlineBatchScope() {
+  t_deferred.open = false;
+  std::vector<std::shared_ptr<void>> lifelines;
+  lifelines.swap(t_deferred.lifelines);
+  for (const auto& lifeline : lifelines) {
+    DynamicBatcher::RunDeferred(*static_cast<DynamicBatcher::Lifeline*>(lifeline.get()));
+  }
+}
+
 DynamicBatcher::DynamicBatcher(BatcherOptions options, Executor executor, ThreadInit thread_init)
     : options_(std::move(options)),
+      lifeline_(std::make_shared<Lifeline>()),
       clock_(options_.clock ? *options_.clock : SteadySchedulerClock()),
       executor_(std::move(executor)),
-      thread_init_(std::move(thread_init)) {}
+      thread_init_(std::move(thread_init)) {
+  lifeline_->batcher = this;
+}
 
-DynamicBatcher::~DynamicBatcher() { Shutdown(); }
+DynamicBatcher::~DynamicBatcher() {
+  {
+    std::lock_guard guard(lifeline_->mu);  // waits for a scope that is taking a batch
+    lifeline_->batcher = nullptr;
+  }
+  Shutdown();
+}
+
+void DynamicBatcher::RunDeferred(Lifeline& lifeline) {
+  DynamicBatcher* self = nullptr;
+  std::vector<std::unique_ptr<PendingRequest>> batch;
+  std::vector<Dropped> dropped;
+  {
+    std::lock_guard guard(lifeline.mu);
+    self = lifeline.batcher;
+    if (!self) return;
+    MutexLock lock(self->mu_);
+    if (self->queue_.empty() || self->executing_ >= std::max(1, self->options_.instance_count)) return;
+    int64_t rows = 0;
+    self->BatchableCount(&rows);
+    const bool start_now = self->executing_ == 0 || !self->options_.dynamic_batching ||
+                           self->options_.max_queue_delay <= Clock::duration::zero() || rows >= self->TargetRows();
+    if (!start_now) return;  // the executing batch's thread takes it with company
+    self->DropUnusable(&dropped);
+    batch = self->TakeBatch();
+    if (!batch.empty()) ++self->executing_;  // this thread takes a free instance's slot
+  }
+  // From here the taken requests, still pending, keep the batcher alive.
+  CompleteDropped(std::move(dropped));
+  if (!batch.empty()) self->ExecuteAndDrain(std::move(batch), kMaxInlineBatches);
+}
 
 Status DynamicBatcher::Start() {
   const int count = std::max(1, options_.instance_count);
@@ -98,6 +155,13 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
     // when the model would not wait for company anyway: nothing executing,
     // no max_queue_delay, no dynamic batching, or a full batch queued.
     if (executing_ >= std::max(1, options_.instance_count)) return Status::Ok();
+    if (t_deferred.open) {  // the scope runs it, with the calls of the same poll
+      for (const auto& lifeline : t_deferred.lifelines) {
+        if (lifeline == lifeline_) return Status::Ok();
+      }
+      t_deferred.lifelines.push_back(lifeline_);
+      return Status::Ok();
+    }
     int64_t rows = 0;
     BatchableCount(&rows);
     const bool start_now = executing_ == 0 || !options_.dynamic_batching ||

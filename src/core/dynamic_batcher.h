@@ -84,6 +84,23 @@ struct BatcherOptions {
   std::function<void(const BatchEvent&)> on_traced_batch;
 };
 
+// Opened by a thread that takes several calls from one network poll (the
+// gRPC engine's queue thread, grpc/cq_engine.h): until the scope closes, a
+// batcher that would execute a request inline on this thread queues it
+// instead; when it closes, each such batcher executes what is queued, on
+// this thread, in batches as its options allow. The calls of one poll so
+// batch together (under load a poll brings many), and nobody is woken.
+// Scopes do not nest.
+class InlineBatchScope {
+ public:
+  InlineBatchScope();
+  ~InlineBatchScope();
+  InlineBatchScope(const InlineBatchScope&) = delete;
+  InlineBatchScope& operator=(const InlineBatchScope&) = delete;
+  // Whether a request was queued for this scope to run.
+  bool deferred() const;
+};
+
 class DynamicBatcher final : public Scheduler {
  public:
   using Executor = std::function<Status(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs)>;
@@ -146,7 +163,18 @@ class DynamicBatcher final : public Scheduler {
   // release the last handle on the version that owns it.
   static void RunCompletions(std::vector<Completion> completions);
 
+  friend class InlineBatchScope;
+  // Lets an InlineBatchScope reach a batcher that may be destroyed meanwhile.
+  struct Lifeline {
+    std::mutex mu;
+    DynamicBatcher* batcher = nullptr;  // null once the batcher is being destroyed
+  };
+  // The closing scope's turn: executes what is queued if a slot is free and
+  // the batch would start now (as Enqueue decides).
+  static void RunDeferred(Lifeline& lifeline);
+
   const BatcherOptions options_;
+  const std::shared_ptr<Lifeline> lifeline_;
   const SchedulerClock& clock_;
   const Executor executor_;
   const ThreadInit thread_init_;

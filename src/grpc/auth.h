@@ -49,6 +49,8 @@ struct GrpcSecurityOptions {
   bool open_metadata = false;
   // Model management only from loopback peers unless a `manage` token exists.
   bool management_loopback_only = false;
+  // Which peers count as local for that rule (tests pass their own).
+  std::function<bool(std::string_view peer)> trusted_peer = IsLoopbackPeer;
 };
 
 // Credentials for the listening port. Reads the PEM files; INVALID_ARGUMENT

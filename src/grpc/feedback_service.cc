@@ -9,21 +9,10 @@ namespace v1 = protoserve::feedback::v1;
 
 namespace {
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 const Status kNoFeedbackLoop(StatusCode::kUnimplemented, "feedback is not enabled on this server");
 
-}  // namespace
-
-grpc::ServerUnaryReactor* FeedbackService::SendFeedback(grpc::CallbackServerContext* context,
-                                                        const v1::FeedbackRequest* request,
-                                                        v1::FeedbackResponse* response) {
-  FeedbackLoop* loop = server_->feedback_loop();
-  if (!loop) return Finish(context, kNoFeedbackLoop);
+Status SendFeedback(FeedbackLoop* loop, const v1::FeedbackRequest* request, v1::FeedbackResponse* response) {
+  if (!loop) return kNoFeedbackLoop;
   ModelFeedbackQuery query;
   query.model = request->model_name();
   query.request_id = request->request_id();
@@ -39,14 +28,11 @@ grpc::ServerUnaryReactor* FeedbackService::SendFeedback(grpc::CallbackServerCont
     response->set_model_version(result->version);
     response->set_correct(result->correct);
   }
-  return Finish(context, result.status());
+  return result.status();
 }
 
-grpc::ServerUnaryReactor* FeedbackService::GetEvaluation(grpc::CallbackServerContext* context,
-                                                         const v1::EvaluationRequest* request,
-                                                         v1::EvaluationResponse* response) {
-  FeedbackLoop* loop = server_->feedback_loop();
-  if (!loop) return Finish(context, kNoFeedbackLoop);
+Status GetEvaluation(FeedbackLoop* loop, const v1::EvaluationRequest* request, v1::EvaluationResponse* response) {
+  if (!loop) return kNoFeedbackLoop;
   auto versions = loop->Evaluation(request->model_name());
   if (versions.ok()) {
     response->set_model_name(request->model_name());
@@ -69,7 +55,23 @@ grpc::ServerUnaryReactor* FeedbackService::GetEvaluation(grpc::CallbackServerCon
       out->set_mae(c.mae());
     }
   }
-  return Finish(context, versions.status());
+  return versions.status();
+}
+
+}  // namespace
+
+void FeedbackService::Register(CqEngine* engine) {
+  const InferenceServer* server = server_;
+  engine->AddUnary<v1::FeedbackRequest, v1::FeedbackResponse>(
+      "/protoserve.feedback.v1.Feedback/SendFeedback",
+      [server](UnaryCall<v1::FeedbackRequest, v1::FeedbackResponse>* call) {
+        call->Finish(ToGrpcStatus(SendFeedback(server->feedback_loop(), &call->request(), call->response())));
+      });
+  engine->AddUnary<v1::EvaluationRequest, v1::EvaluationResponse>(
+      "/protoserve.feedback.v1.Feedback/GetEvaluation",
+      [server](UnaryCall<v1::EvaluationRequest, v1::EvaluationResponse>* call) {
+        call->Finish(ToGrpcStatus(GetEvaluation(server->feedback_loop(), &call->request(), call->response())));
+      });
 }
 
 }  // namespace protoserve

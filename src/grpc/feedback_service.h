@@ -5,21 +5,18 @@
 #pragma once
 
 #include "core/inference_server.h"
-#include "feedback.grpc.pb.h"
+#include "feedback.pb.h"
+#include "grpc/grpc_server.h"
 
 namespace protoserve {
 
-class FeedbackService final : public protoserve::feedback::v1::Feedback::CallbackService {
+class FeedbackService final : public GrpcService {
  public:
   // `server` must outlive the service; without its feedback loop every call is UNIMPLEMENTED.
   explicit FeedbackService(const InferenceServer* server) : server_(server) {}
 
-  grpc::ServerUnaryReactor* SendFeedback(grpc::CallbackServerContext* context,
-                                         const protoserve::feedback::v1::FeedbackRequest* request,
-                                         protoserve::feedback::v1::FeedbackResponse* response) override;
-  grpc::ServerUnaryReactor* GetEvaluation(grpc::CallbackServerContext* context,
-                                          const protoserve::feedback::v1::EvaluationRequest* request,
-                                          protoserve::feedback::v1::EvaluationResponse* response) override;
+  // SendFeedback and GetEvaluation.
+  void Register(CqEngine* engine) override;
 
  private:
   const InferenceServer* const server_;

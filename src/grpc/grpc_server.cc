@@ -1,20 +1,27 @@
 #include "grpc/grpc_server.h"
 
-#include <grpcpp/health_check_service_interface.h>
-
 #include "grpc/engine_tuning.h"
 #include "grpc/grpc_status.h"
 
 namespace protoserve {
 
-GrpcServer::GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services)
-    : options_(std::move(options)), services_(std::move(services)) {}
+namespace {
+
+// The services with a health status of their own, besides the overall "".
+std::vector<std::string> HealthNames() { return {"Recommender", "inference.GRPCInferenceService"}; }
+
+}  // namespace
+
+GrpcServer::GrpcServer(GrpcServerOptions options, std::vector<GrpcService*> services)
+    : options_(std::move(options)),
+      services_(std::move(services)),
+      health_(HealthNames()),
+      engine_(options_.threads) {}
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 Status GrpcServer::Start() {
   TuneGrpcProcess();
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   const std::string address = options_.address.find(':') != std::string::npos && options_.address.front() != '['
                                   ? "[" + options_.address + "]"
@@ -27,7 +34,7 @@ Status GrpcServer::Start() {
   }
   if (options_.security.management_loopback_only) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-    interceptors.push_back(MakeManagementPeerGuard(options_.security.authorizer));
+    interceptors.push_back(MakeManagementPeerGuard(options_.security.authorizer, options_.security.trusted_peer));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
   // gRPC sets SO_REUSEPORT by default: a second server on the same port
@@ -41,30 +48,29 @@ Status GrpcServer::Start() {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, options_.max_connection_age_secs * 1000);
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, options_.max_connection_age_grace_secs * 1000);
   }
-  for (grpc::Service* service : services_) builder.RegisterService(service);
-  if (generic_) builder.RegisterCallbackGenericService(generic_);
+  health_.Register(&engine_);
+  for (GrpcService* service : services_) service->Register(&engine_);
+  engine_.AddTo(&builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
+    server_.reset();
     return Unavailable("cannot listen for gRPC on " + address + ":" + std::to_string(options_.port) +
                        (options_.security.tls_cert_file.empty() ? "" : " (or the TLS certificate/key is invalid)"));
   }
+  engine_.Start();
   SetServing(false);
   return Status::Ok();
 }
 
 void GrpcServer::SetServing(bool serving) {
-  if (!server_) return;
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus(serving);
-  for (const char* name : {"Recommender", "inference.GRPCInferenceService"}) {
-    health->SetServingStatus(name, serving);
-  }
+  health_.SetServing(serving);
 }
 
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   if (!server_) return;
-  SetServing(false);
+  health_.Shutdown();  // NOT_SERVING, and the watchers' calls end
   server_->Shutdown(std::chrono::system_clock::now() + grace);
+  engine_.Stop();
   server_->Wait();
   server_.reset();
 }

@@ -1,8 +1,8 @@
-// GrpcServer: owns the grpc::Server with protoserve's services (reflection
-// among them: grpc/reflection_service.h), the standard health service
-// (grpc.health.v1, overall and per service) and, optionally, a generic
-// service that gets every call no registered service answers (the typed
-// APIs: grpc/typed_service.h).
+// GrpcServer: owns the grpc::Server, its completion-queue engine
+// (grpc/cq_engine.h) with protoserve's services (reflection among them:
+// grpc/reflection_service.h; the typed APIs: grpc/typed_service.h), and the
+// standard health service (grpc.health.v1, overall and per service:
+// grpc/health_service.h).
 //
 // Health starts NOT_SERVING and is switched by SetServing() (the server
 // becomes SERVING once its models are loaded, and NOT_SERVING again when
@@ -10,7 +10,6 @@
 // Start() fails with INVALID_ARGUMENT for unusable TLS files.
 #pragma once
 
-#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -19,6 +18,8 @@
 
 #include "core/status.h"
 #include "grpc/auth.h"
+#include "grpc/cq_engine.h"
+#include "grpc/health_service.h"
 
 namespace protoserve {
 
@@ -36,18 +37,26 @@ struct GrpcServerOptions {
   bool reuse_port = false;
   // TLS / mTLS, bearer tokens, loopback-only management (grpc/auth.h).
   GrpcSecurityOptions security;
+  // Completion queues, each polled by one thread that also runs the quick
+  // handlers (and quick models inline: core/dynamic_batcher.h).
+  int threads = 1;
+};
+
+// A gRPC service of the server: registers its methods with the engine.
+class GrpcService {
+ public:
+  virtual ~GrpcService() = default;
+  virtual void Register(CqEngine* engine) = 0;
 };
 
 class GrpcServer {
  public:
-  GrpcServer(GrpcServerOptions options, std::vector<grpc::Service*> services);
+  // The services must outlive the server.
+  GrpcServer(GrpcServerOptions options, std::vector<GrpcService*> services);
   ~GrpcServer();
 
-  // Before Start(): `service` (must outlive the server) gets every method
-  // the registered services do not have.
-  void set_generic_service(grpc::CallbackGenericService* service) { generic_ = service; }
   // One more service, known only after construction (before Start).
-  void add_service(grpc::Service* service) { services_.push_back(service); }
+  void add_service(GrpcService* service) { services_.push_back(service); }
   Status Start();
   int port() const { return port_; }
   void SetServing(bool serving);
@@ -56,8 +65,9 @@ class GrpcServer {
 
  private:
   const GrpcServerOptions options_;
-  std::vector<grpc::Service*> services_;
-  grpc::CallbackGenericService* generic_ = nullptr;
+  std::vector<GrpcService*> services_;
+  HealthService health_;
+  CqEngine engine_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

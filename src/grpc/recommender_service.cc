@@ -2,7 +2,6 @@
 
 #include "core/feedback_loop.h"
 #include "grpc/grpc_status.h"
-#include "grpc/ordered_stream.h"
 #include "grpc/trace_metadata.h"
 #include "typed/typed_call.h"
 
@@ -12,8 +11,9 @@ namespace {
 
 const std::string kGetRecommendations = "/Recommender/GetRecommendations";
 const std::string kStreamRecommendations = "/Recommender/StreamRecommendations";
+const std::string kSendFeedback = "/Recommender/SendFeedback";
 
-RequestContext CallContext(const InferenceServer& server, grpc::CallbackServerContext* context,
+RequestContext CallContext(const InferenceServer& server, grpc::ServerContext* context,
                            const RecommendationRequest& request) {
   RequestContext call{{}, Api::kGrpc, SteadyDeadline(*context), [context] { return context->IsCancelled(); }, {}, {}, -1};
   call.operation = "GetRecommendations";
@@ -29,7 +29,7 @@ RequestContext CallContext(const InferenceServer& server, grpc::CallbackServerCo
 // file, whose response has no id field (nothing is added otherwise, keeping
 // the hot path free of per-call metadata). Unary calls only: the messages of
 // a stream each get an id of their own.
-std::string ClientRequestId(grpc::CallbackServerContext* context) {
+std::string ClientRequestId(grpc::ServerContext* context) {
   const auto& metadata = context->client_metadata();
   auto id = metadata.find("x-request-id");
   if (id == metadata.end()) return {};
@@ -39,97 +39,83 @@ std::string ClientRequestId(grpc::CallbackServerContext* context) {
   return value;
 }
 
-class RecommendationStream final : public OrderedStreamReactor<RecommendationRequest, RecommendationResponse> {
- public:
-  RecommendationStream(const InferenceServer* server, const std::string* default_model,
-                       grpc::CallbackServerContext* context)
-      : server_(server), default_model_(default_model), context_(context) {}
-
- private:
-  void Process(std::unique_ptr<RecommendationRequest> request,
-               std::function<void(RecommendationResponse)> done) override {
-    // Both messages live until the answer is handed over.
-    std::shared_ptr<const RecommendationRequest> message(std::move(request));
-    auto response = std::make_shared<RecommendationResponse>();
-    typed::InferCompiled(*server_, *default_model_, kStreamRecommendations, CallContext(*server_, context_, *message),
-                         *message, response.get(),
-                         [server = server_, default_model = default_model_, message, response, done](
-                             Status status, InferResult result) {
-                           if (!status.ok()) {
-                             response->Clear();
-                             typed::SetCompiledError(*server, *default_model, kStreamRecommendations, status,
-                                                     response.get());
-                           }
-                           result.scope.Release();
-                           done(std::move(*response));
-                         });
-  }
-
-  const InferenceServer* const server_;
-  const std::string* const default_model_;
-  grpc::CallbackServerContext* const context_;
-};
-
 }  // namespace
 
-grpc::ServerBidiReactor<RecommendationRequest, RecommendationResponse>* RecommenderService::StreamRecommendations(
-    grpc::CallbackServerContext* context) {
-  auto* stream = new RecommendationStream(server_, &default_model_, context);
-  stream->Begin();
-  return stream;
+void RecommenderService::Register(CqEngine* engine) {
+  engine->AddUnary<RecommendationRequest, RecommendationResponse>(
+      kGetRecommendations, [this](RecommendCall* call) { GetRecommendations(call); }, {.slots = 16});
+  engine->AddBidiStream<RecommendationRequest, RecommendationResponse>(
+      kStreamRecommendations,
+      [this](grpc::ServerContext* context, std::unique_ptr<RecommendationRequest> request,
+             std::function<void(RecommendationResponse)> done) {
+        StreamRecommendation(context, std::move(request), std::move(done));
+      });
+  engine->AddUnary<RecommendationFeedback, RecommendationFeedbackResponse>(
+      kSendFeedback, [this](FeedbackCall* call) { SendFeedback(call); });
 }
 
-grpc::ServerUnaryReactor* RecommenderService::GetRecommendations(grpc::CallbackServerContext* context,
-                                                                 const RecommendationRequest* request,
-                                                                 RecommendationResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  RequestContext call = CallContext(*server_, context, *request);
-  call.id = ClientRequestId(context);  // echoed in the trailers when the client sent one
+void RecommenderService::StreamRecommendation(grpc::ServerContext* context,
+                                              std::unique_ptr<RecommendationRequest> request,
+                                              std::function<void(RecommendationResponse)> done) const {
+  // Both messages live until the answer is handed over.
+  std::shared_ptr<const RecommendationRequest> message(std::move(request));
+  auto response = std::make_shared<RecommendationResponse>();
+  typed::InferCompiled(*server_, default_model_, kStreamRecommendations, CallContext(*server_, context, *message),
+                       *message, response.get(),
+                       [server = server_, default_model = &default_model_, message, response, done = std::move(done)](
+                           Status status, InferResult result) {
+                         if (!status.ok()) {
+                           response->Clear();
+                           typed::SetCompiledError(*server, *default_model, kStreamRecommendations, status,
+                                                   response.get());
+                         }
+                         result.scope.Release();
+                         done(std::move(*response));
+                       });
+}
+
+void RecommenderService::GetRecommendations(RecommendCall* call) const {
+  grpc::ServerContext* context = call->context();
+  RequestContext request_context = CallContext(*server_, context, call->request());
+  request_context.id = ClientRequestId(context);  // echoed in the trailers when the client sent one
   // The id the server makes goes back in the answer's request_id only: an
   // x-request-id trailer as well cost a traced call ~8% of its CPU
   // (bench/tracing_bench.py at ratio 0.01; docs/observability.md).
-  typed::InferCompiled(*server_, default_model_, kGetRecommendations, std::move(call), *request, response,
-                       [reactor, response, context](Status status, InferResult result) {
+  typed::InferCompiled(*server_, default_model_, kGetRecommendations, std::move(request_context), call->request(),
+                       call->response(), [call](Status status, InferResult result) {
                          if (result.scope.traced()) {
                            if (status.ok()) {
-                             result.scope.set_response_bytes(static_cast<int64_t>(response->ByteSizeLong()));
+                             result.scope.set_response_bytes(static_cast<int64_t>(call->response()->ByteSizeLong()));
                            }
-                           AddTraceTrailers(context, result.scope, {});
+                           AddTraceTrailers(call->context(), result.scope, {});
                          }
                          result.scope.Release();
-                         reactor->Finish(ToGrpcStatus(status));
+                         call->Finish(ToGrpcStatus(status));
                        });
-  return reactor;
 }
 
-}  // namespace protoserve
-
-namespace protoserve {
-
-grpc::ServerUnaryReactor* RecommenderService::SendFeedback(grpc::CallbackServerContext* context,
-                                                           const RecommendationFeedback* request,
-                                                           RecommendationFeedbackResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+void RecommenderService::SendFeedback(FeedbackCall* call) const {
   FeedbackLoop* loop = server_->feedback_loop();
   if (!loop) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "feedback is not enabled on this server"));
-    return reactor;
+    call->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "feedback is not enabled on this server"));
+    return;
   }
+  const RecommendationFeedback& request = call->request();
   RecommendationFeedbackQuery query;
-  query.request_id = request->request_id();
-  query.user_id = request->user_id();
-  query.clicked.assign(request->clicked_item_ids().begin(), request->clicked_item_ids().end());
-  query.bought.assign(request->bought_item_ids().begin(), request->bought_item_ids().end());
-  query.time_unix_ms = request->time_unix_ms();
+  query.request_id = request.request_id();
+  query.user_id = request.user_id();
+  query.clicked.assign(request.clicked_item_ids().begin(), request.clicked_item_ids().end());
+  query.bought.assign(request.bought_item_ids().begin(), request.bought_item_ids().end());
+  query.time_unix_ms = request.time_unix_ms();
   auto result = loop->RecommendationFeedback(query);
   if (result.ok()) {
+    RecommendationFeedbackResponse* response = call->response();
     response->set_request_id(result->request_id);
     response->set_model_name(result->model);
     response->set_model_version(result->version);
     response->set_matched_items(static_cast<int32_t>(result->matched_items));
   }
-  reactor->Finish(ToGrpcStatus(result.status()));
-  return reactor;
+  call->Finish(ToGrpcStatus(result.status()));
 }
 
 }  // namespace protoserve

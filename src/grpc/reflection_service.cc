@@ -26,33 +26,13 @@ void Error(rv::ServerReflectionResponse* response, grpc::StatusCode code, const 
   response->mutable_error_response()->set_error_message(message);
 }
 
-class ReflectionReactor final
-    : public grpc::ServerBidiReactor<rv::ServerReflectionRequest, rv::ServerReflectionResponse> {
- public:
-  explicit ReflectionReactor(const ReflectionService* service) : service_(service) { StartRead(&request_); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::OK);
-    response_ = service_->Answer(request_);
-    StartWrite(&response_);
-  }
-  void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::OK);
-    StartRead(&request_);
-  }
-  void OnDone() override { delete this; }
-
- private:
-  const ReflectionService* const service_;
-  rv::ServerReflectionRequest request_;
-  rv::ServerReflectionResponse response_;
-};
-
 }  // namespace
 
-grpc::ServerBidiReactor<rv::ServerReflectionRequest, rv::ServerReflectionResponse>*
-ReflectionService::ServerReflectionInfo(grpc::CallbackServerContext*) {
-  return new ReflectionReactor(this);
+void ReflectionService::Register(CqEngine* engine) {
+  engine->AddBidiStream<rv::ServerReflectionRequest, rv::ServerReflectionResponse>(
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      [this](grpc::ServerContext*, std::unique_ptr<rv::ServerReflectionRequest> request,
+             std::function<void(rv::ServerReflectionResponse)> done) { done(Answer(*request)); });
 }
 
 rv::ServerReflectionResponse ReflectionService::Answer(const rv::ServerReflectionRequest& request) const {

@@ -10,18 +10,19 @@
 // every file it imports, transitively (a superset of what gRPC's own
 // implementation sends; clients keep what they need).
 //
-// Thread-safety: one reactor per stream; shared state is immutable.
+// Thread-safety: shared state is immutable.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "reflection.grpc.pb.h"
+#include "grpc/grpc_server.h"
+#include "reflection.pb.h"
 #include "typed/typed_call.h"
 
 namespace protoserve {
 
-class ReflectionService final : public grpc::reflection::v1alpha::ServerReflection::CallbackService {
+class ReflectionService final : public GrpcService {
  public:
   // `compiled_services`: full names of the compiled services the server
   // registers. `typed` (may be null) lists the loaded typed APIs; it must
@@ -29,9 +30,8 @@ class ReflectionService final : public grpc::reflection::v1alpha::ServerReflecti
   ReflectionService(std::vector<std::string> compiled_services, const typed::TypedMethods* typed)
       : compiled_services_(std::move(compiled_services)), typed_(typed) {}
 
-  grpc::ServerBidiReactor<grpc::reflection::v1alpha::ServerReflectionRequest,
-                          grpc::reflection::v1alpha::ServerReflectionResponse>*
-  ServerReflectionInfo(grpc::CallbackServerContext* context) override;
+  // ServerReflectionInfo.
+  void Register(CqEngine* engine) override;
 
   // One answer (also used by tests).
   grpc::reflection::v1alpha::ServerReflectionResponse Answer(

@@ -9,30 +9,24 @@ namespace v1 = protoserve::rollout::v1;
 
 namespace {
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+// `call(server, request, response)`: one of kserve/rollout_codec.h's calls.
+template <typename Request, typename Call>
+void AddRolloutMethod(CqEngine* engine, const InferenceServer* server, const char* method, Call call,
+                      bool blocking) {
+  engine->AddUnary<Request, v1::RolloutStatus>(
+      std::string("/protoserve.rollout.v1.Rollout/") + method,
+      [server, call](UnaryCall<Request, v1::RolloutStatus>* unary) {
+        unary->Finish(ToGrpcStatus(call(*server, unary->request(), unary->response())));
+      },
+      {.slots = 1, .blocking = blocking});
 }
 
 }  // namespace
 
-grpc::ServerUnaryReactor* RolloutService::StartRollout(grpc::CallbackServerContext* context,
-                                                       const v1::StartRolloutRequest* request,
-                                                       v1::RolloutStatus* response) {
-  return Finish(context, StartRolloutCall(*server_, *request, response));
-}
-
-grpc::ServerUnaryReactor* RolloutService::AbortRollout(grpc::CallbackServerContext* context,
-                                                       const v1::AbortRolloutRequest* request,
-                                                       v1::RolloutStatus* response) {
-  return Finish(context, AbortRolloutCall(*server_, *request, response));
-}
-
-grpc::ServerUnaryReactor* RolloutService::GetRollout(grpc::CallbackServerContext* context,
-                                                     const v1::GetRolloutRequest* request,
-                                                     v1::RolloutStatus* response) {
-  return Finish(context, GetRolloutCall(*server_, *request, response));
+void RolloutService::Register(CqEngine* engine) {
+  AddRolloutMethod<v1::StartRolloutRequest>(engine, server_, "StartRollout", StartRolloutCall, true);
+  AddRolloutMethod<v1::AbortRolloutRequest>(engine, server_, "AbortRollout", AbortRolloutCall, true);
+  AddRolloutMethod<v1::GetRolloutRequest>(engine, server_, "GetRollout", GetRolloutCall, false);
 }
 
 }  // namespace protoserve

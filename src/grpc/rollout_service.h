@@ -6,24 +6,19 @@
 #pragma once
 
 #include "core/inference_server.h"
-#include "rollout.grpc.pb.h"
+#include "grpc/grpc_server.h"
+#include "rollout.pb.h"
 
 namespace protoserve {
 
-class RolloutService final : public protoserve::rollout::v1::Rollout::CallbackService {
+class RolloutService final : public GrpcService {
  public:
   // `server` must outlive the service; without its controller every call is UNIMPLEMENTED.
   explicit RolloutService(const InferenceServer* server) : server_(server) {}
 
-  grpc::ServerUnaryReactor* StartRollout(grpc::CallbackServerContext* context,
-                                         const protoserve::rollout::v1::StartRolloutRequest* request,
-                                         protoserve::rollout::v1::RolloutStatus* response) override;
-  grpc::ServerUnaryReactor* AbortRollout(grpc::CallbackServerContext* context,
-                                         const protoserve::rollout::v1::AbortRolloutRequest* request,
-                                         protoserve::rollout::v1::RolloutStatus* response) override;
-  grpc::ServerUnaryReactor* GetRollout(grpc::CallbackServerContext* context,
-                                       const protoserve::rollout::v1::GetRolloutRequest* request,
-                                       protoserve::rollout::v1::RolloutStatus* response) override;
+  // StartRollout and AbortRollout (on a thread of their own: they may load a
+  // version), GetRollout.
+  void Register(CqEngine* engine) override;
 
  private:
   const InferenceServer* const server_;

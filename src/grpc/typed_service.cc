@@ -51,40 +51,6 @@ void ServeTypedCall(const InferenceServer& server, const typed::TypedMethods& me
 
 namespace {
 
-class TypedReactor final : public grpc::ServerGenericBidiReactor {
- public:
-  TypedReactor(grpc::GenericCallbackServerContext* context, const InferenceServer* server,
-               const typed::TypedMethods* methods)
-      : context_(context), server_(server), methods_(methods) {
-    if (!methods_->ModelFor(context_->method())) {
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + context_->method()));
-      return;
-    }
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
-    ServeTypedCall(*server_, *methods_, context_, context_->method(), &request_, &response_,
-                   [this](grpc::Status status) {
-                     if (status.ok()) {
-                       StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-                     } else {
-                       Finish(status);
-                     }
-                   });
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  grpc::GenericCallbackServerContext* const context_;
-  const InferenceServer* const server_;
-  const typed::TypedMethods* const methods_;
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-};
-
 bool IsCompiledIn(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos || slash == 0) return false;
@@ -93,31 +59,30 @@ bool IsCompiledIn(const std::string& path) {
 
 }  // namespace
 
-grpc::ServerGenericBidiReactor* TypedGrpcService::CreateReactor(grpc::GenericCallbackServerContext* context) {
-  return new TypedReactor(context, server_, methods_);
-}
-
-TypedUnaryService::TypedUnaryService(const InferenceServer* server, const typed::TypedMethods* methods,
-                                     std::vector<std::string> paths)
+TypedGrpcService::TypedGrpcService(const InferenceServer* server, const typed::TypedMethods* methods,
+                                   std::vector<std::string> paths)
     : server_(server), methods_(methods) {
   for (std::string& path : paths) {
     if (!IsCompiledIn(path)) paths_.push_back(std::move(path));
   }
-  for (size_t i = 0; i < paths_.size(); ++i) {
-    AddMethod(new grpc::internal::RpcServiceMethod(paths_[i].c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
-    MarkMethodRawCallback(
-        static_cast<int>(i),
-        new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-            [this, i](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                      grpc::ByteBuffer* response) -> grpc::ServerUnaryReactor* {
-              grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-              // The request outlives the call's answer: a copy shares its slices.
-              auto held = std::make_shared<grpc::ByteBuffer>(*request);
-              ServeTypedCall(*server_, *methods_, context, paths_[i], held.get(), response,
-                             [reactor, held](grpc::Status status) { reactor->Finish(status); });
-              return reactor;
-            }));
+}
+
+void TypedGrpcService::Register(CqEngine* engine) {
+  for (const std::string& path : paths_) {
+    engine->AddUnary<grpc::ByteBuffer, grpc::ByteBuffer>(
+        path,
+        [this, path = &path](UnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>* call) {
+          // The request buffer lives in the call until its answer is sent.
+          ServeTypedCall(*server_, *methods_, call->context(), *path,
+                         const_cast<grpc::ByteBuffer*>(&call->request()), call->response(),
+                         [call](grpc::Status status) { call->Finish(status); });
+        },
+        {.slots = 8});
   }
+  engine->SetFallback([this](FallbackCall* call) {
+    ServeTypedCall(*server_, *methods_, call->context(), call->method(), call->request(), call->response(),
+                   [call](grpc::Status status) { call->Finish(status); });
+  });
 }
 
 }  // namespace protoserve

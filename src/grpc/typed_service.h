@@ -4,19 +4,16 @@
 // shared typed call path (typed/typed_call.h, then InferenceServer::Infer).
 // Unary methods only.
 //
-// Two ways in, one call path (ServeTypedCall):
-//   - TypedUnaryService registers, before the server starts, the methods the
-//     repository's configs declare (typed::DeclaredMethodPaths) as raw unary
-//     callback methods: the same gRPC handler as a generated unary method, so
-//     a typed call costs what ModelInfer costs (the generic API's reactor
-//     runs its reactions on gRPC's executor thread: ~1.6 more context
-//     switches per call, measured);
-//   - TypedGrpcService, gRPC's generic callback service, answers every other
-//     method: contracts of models added to the repository later. A method no
-//     model serves is UNIMPLEMENTED.
+// Two ways in, one call path (ServeTypedCall), both on the completion-queue
+// engine (grpc/cq_engine.h):
+//   - the methods the repository's configs declare when the server starts
+//     (typed::DeclaredMethodPaths) are registered as unary methods of byte
+//     buffers: a typed call costs what ModelInfer costs;
+//   - the engine's fallback answers every other method: contracts of models
+//     added to the repository later. A method no model serves is
+//     UNIMPLEMENTED.
 #pragma once
 
-#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
@@ -24,6 +21,7 @@
 #include <vector>
 
 #include "core/inference_server.h"
+#include "grpc/grpc_server.h"
 #include "typed/typed_call.h"
 
 namespace protoserve {
@@ -34,32 +32,21 @@ void ServeTypedCall(const InferenceServer& server, const typed::TypedMethods& me
                     grpc::ServerContextBase* context, const std::string& method, grpc::ByteBuffer* request,
                     grpc::ByteBuffer* response, std::function<void(grpc::Status)> finish);
 
-class TypedGrpcService final : public grpc::CallbackGenericService {
- public:
-  // Both must outlive the service.
-  TypedGrpcService(const InferenceServer* server, const typed::TypedMethods* methods)
-      : server_(server), methods_(methods) {}
-
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
-
- private:
-  const InferenceServer* const server_;
-  const typed::TypedMethods* const methods_;
-};
-
-class TypedUnaryService final : public grpc::Service {
+class TypedGrpcService final : public GrpcService {
  public:
   // `paths`: "/package.Service/Method"; those of services compiled into the
-  // server (their generated service answers them) are left out.
-  TypedUnaryService(const InferenceServer* server, const typed::TypedMethods* methods, std::vector<std::string> paths);
+  // server (their own service answers them) are left out. `server` and
+  // `methods` must outlive the service.
+  TypedGrpcService(const InferenceServer* server, const typed::TypedMethods* methods, std::vector<std::string> paths);
 
-  // The methods registered, in registration order.
+  void Register(CqEngine* engine) override;
+  // The methods registered as unary methods, in registration order.
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
   const InferenceServer* const server_;
   const typed::TypedMethods* const methods_;
-  std::vector<std::string> paths_;  // gRPC keeps pointers to these names
+  std::vector<std::string> paths_;
 };
 
 }  // namespace protoserve

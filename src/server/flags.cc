@@ -106,6 +106,11 @@ void AddServerFlags(CLI::App& app, Flags& flags) {
                  "Concurrent calls per gRPC connection; 0: gRPC's default (unlimited)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  app.add_option("--grpc-threads", flags.grpc_threads,
+                 "gRPC completion queues, each polled by one thread that also runs quick handlers and quick "
+                 "models inline (docs/architecture.md)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--max-tensor-elements", flags.max_tensor_elements,
                  "Largest input tensor of a request, in elements (larger: INVALID_ARGUMENT before allocation)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))

@@ -41,6 +41,7 @@ struct Flags {
   std::string auth_tokens;
   bool auth_open_metadata = false;
   int grpc_max_concurrent_streams = 0;
+  int grpc_threads = 1;
   int request_timeout_secs = 0;
   bool reuse_grpc_port = false;
   bool allow_unauthenticated_management = false;

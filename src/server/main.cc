@@ -238,6 +238,7 @@ int main(int argc, char** argv) {
   grpc_options.max_connection_age_secs = flags.grpc_max_connection_age_secs;
   grpc_options.max_message_bytes = flags.grpc_max_message_mb << 20;
   grpc_options.max_concurrent_streams = flags.grpc_max_concurrent_streams;
+  grpc_options.threads = flags.grpc_threads;
   grpc_options.reuse_port = flags.reuse_grpc_port;
   grpc_options.security.tls_cert_file = flags.tls_cert;
   grpc_options.security.tls_key_file = flags.tls_key;

@@ -1,6 +1,6 @@
 // The typed APIs' wiring (docs/typed-apis.md), kept out of main.cc: the
-// contract loader of the repository, the method index, the gRPC generic
-// service and reflection, the REST twin and the gRPC-Web hook.
+// contract loader of the repository, the method index, the typed gRPC
+// methods and reflection, the REST twin and the gRPC-Web hook.
 #pragma once
 
 #include <string>
@@ -17,6 +17,7 @@
 #include "http/typed_rest.h"
 #include "inference.grpc.pb.h"
 #include "recommender.grpc.pb.h"
+#include "reflection.grpc.pb.h"
 #include "rollout.grpc.pb.h"
 #include "typed/typed_call.h"
 
@@ -35,8 +36,7 @@ class TypedApis {
   // later arrive through the generic service (grpc/typed_service.h).
   TypedApis(const InferenceServer* server, const ModelRepository* repository)
       : methods_(repository),
-        grpc_(server, &methods_),
-        unary_(server, &methods_, typed::DeclaredMethodPaths(repository->root())),
+        grpc_(server, &methods_, typed::DeclaredMethodPaths(repository->root())),
         reflection_({::Recommender::service_full_name(), inference::GRPCInferenceService::service_full_name(),
                      protoserve::feedback::v1::Feedback::service_full_name(),
                      protoserve::rollout::v1::Rollout::service_full_name(), "grpc.health.v1.Health",
@@ -44,12 +44,10 @@ class TypedApis {
                     &methods_),
         rest_(server) {}
 
-  // Reflection goes with the server's other services; the typed methods
-  // arrive through the generic service.
-  grpc::Service* reflection() { return &reflection_; }
+  // Reflection goes with the server's other services.
+  GrpcService* reflection() { return &reflection_; }
   void AttachTo(GrpcServer* grpc, RestRouter* rest, GrpcWebHandler* web) {
-    if (!unary_.paths().empty()) grpc->add_service(&unary_);
-    grpc->set_generic_service(&grpc_);
+    grpc->add_service(&grpc_);
     rest->set_typed(&rest_);
     web->set_typed(&methods_);
   }
@@ -57,7 +55,6 @@ class TypedApis {
  private:
   typed::TypedMethods methods_;
   TypedGrpcService grpc_;
-  TypedUnaryService unary_;
   ReflectionService reflection_;
   TypedRest rest_;
 };

@@ -469,6 +469,62 @@ TEST(DynamicBatcherTest, LastCompletionOnTheInlinePathMayDestroyTheBatcher) {
   EXPECT_TRUE(p.get_future().get().status.ok());
 }
 
+// The gRPC engine's queue thread takes every call of one poll inside an
+// InlineBatchScope: they queue, and run as one batch on that thread when the
+// scope closes, with no instance thread involved.
+TEST(DynamicBatcherTest, RequestsOfOneInlineScopeRunTogetherWhenItCloses) {
+  Recorder rec;
+  BatcherOptions options = Batching(8, 0s);
+  options.inline_when_idle = true;
+  options.inline_max_compute = std::chrono::hours(1);
+  std::vector<std::thread::id> executed_on;
+  DynamicBatcher batcher(options, [&](const std::vector<Tensor>& in, std::vector<Tensor>* out) {
+    executed_on.push_back(std::this_thread::get_id());
+    return rec.executor()(in, out);
+  });
+  ASSERT_TRUE(batcher.Start().ok());
+  std::vector<std::promise<Result>> promises(3);
+  {
+    InlineBatchScope scope;
+    EXPECT_FALSE(scope.deferred());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(batcher.Enqueue(Request({static_cast<float>(i)}, &promises[i])).ok());
+    EXPECT_TRUE(scope.deferred());
+    EXPECT_EQ(batcher.queue_depth(), 3u);  // nothing ran yet, and no instance thread was woken
+    EXPECT_TRUE(executed_on.empty());
+  }
+  ASSERT_EQ(executed_on.size(), 1u);  // one batch, run as the scope closed, on this thread
+  EXPECT_EQ(executed_on[0], std::this_thread::get_id());
+  for (int i = 0; i < 3; ++i) {
+    Result r = promises[i].get_future().get();
+    EXPECT_EQ(r.values, std::vector<float>{2.0f * i});
+    EXPECT_EQ(r.batch_rows, 3);
+  }
+  // Outside a scope the caller's thread executes at once again.
+  std::promise<Result> alone;
+  ASSERT_TRUE(batcher.Enqueue(Request({5}, &alone)).ok());
+  EXPECT_EQ(executed_on.size(), 2u);
+  EXPECT_EQ(alone.get_future().get().batch_rows, 1);
+}
+
+// A batcher destroyed while a scope still names it (its queued request was
+// drained by its shutdown) is skipped when the scope closes.
+TEST(DynamicBatcherTest, AScopeOutlivingItsBatcherSkipsIt) {
+  Recorder rec;
+  BatcherOptions options = Batching(8, 0s);
+  options.inline_when_idle = true;
+  std::promise<Result> p;
+  {
+    InlineBatchScope scope;
+    {
+      DynamicBatcher batcher(options, rec.executor());
+      ASSERT_TRUE(batcher.Start().ok());
+      ASSERT_TRUE(batcher.Enqueue(Request({1}, &p)).ok());
+      EXPECT_TRUE(scope.deferred());
+    }  // Shutdown executes what is queued on an instance thread
+    EXPECT_TRUE(p.get_future().get().status.ok());
+  }
+}
+
 TEST(DynamicBatcherTest, ConcurrentProducersAllComplete) {
   Recorder rec;
   DynamicBatcher batcher(Batching(16, 200us, 2), rec.executor());

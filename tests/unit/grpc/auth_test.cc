@@ -1,6 +1,5 @@
 #include "grpc/auth.h"
 
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -119,27 +118,22 @@ class AuthServerTest : public ::testing::Test {
     service_ = std::make_unique<InferenceService>(server_core_.get());
   }
   void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    if (server_) server_->Shutdown(std::chrono::milliseconds(0));
     repository_->Shutdown();
     std::filesystem::remove_all(dir_);
   }
 
   void Start(GrpcSecurityOptions security, std::function<bool(std::string_view)> trusted_peer = IsLoopbackPeer) {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    auto credentials = MakeGrpcServerCredentials(security);
-    ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", *credentials, &port);
-    builder.RegisterService(service_.get());
-    if (security.management_loopback_only) {
-      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-      interceptors.push_back(MakeManagementPeerGuard(security.authorizer, std::move(trusted_peer)));
-      builder.experimental().SetInterceptorCreators(std::move(interceptors));
-    }
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ && port > 0);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    GrpcServerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    options.security = std::move(security);
+    options.security.trusted_peer = std::move(trusted_peer);
+    server_ = std::make_unique<GrpcServer>(options, std::vector<GrpcService*>{service_.get()});
+    Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    auto channel =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials());
     stub_ = inference::GRPCInferenceService::NewStub(channel);
     health_ = grpc::health::v1::Health::NewStub(channel);
   }
@@ -171,7 +165,7 @@ class AuthServerTest : public ::testing::Test {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceServer> server_core_;
   std::unique_ptr<InferenceService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
