@@ -206,10 +206,10 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
                 "`Clamp(cores / 2, 2, 16)` threads), and so does a CQ engine with two queues: two threads polling "
                 "the same sockets hand each call between them. One CQ with one polling thread does not, and costs "
                 "half to two thirds of the server CPU per request of either (the cost table below has the CPU "
-                "figures, `gRPC floor on a 1-thread completion-queue engine`). protoserve still serves on the callback API: "
-                "a CQ engine pays off only if every service of the server moves to it, gRPC's own health service "
-                "included (the stage table below: one callback service beside the CQ engine brings its nexting "
-                "threads back), and the targets table below shows what the whole core costs on it.\n")
+                "figures, `gRPC floor on a 1-thread completion-queue engine`). protoserve serves every gRPC method "
+                "on such an engine (`src/grpc/cq_engine.h`: one queue with one polling thread by default, "
+                "`--grpc-threads N`), gRPC's health service included: one callback service beside it brings the "
+                "nexting threads back (the `--with-callback-health` row of the stage table below).\n")
 
         # ------------------------------------------------ protoserve vs floor
         server = protoserve(build, repo)
@@ -221,7 +221,7 @@ needed, then runs this suite; its wall time is at the end), or `/usr/bin/python3
         fl = bench(build, "--target", floor_target, "--mode", "grpc-recommend", "--data", samples, "-c", "1,8,32",
                    duration=d)
         by_c = by_concurrency(ps)
-        rep.add("## Recommender vs the floor (same engine, canned reply)\n")
+        rep.add("## Recommender vs the floor (canned reply on gRPC's callback engine, the issue's reference)\n")
         rows = []
         for b in fl:
             a = by_c[b["concurrency"]]
@@ -671,14 +671,14 @@ figure the median of its rounds.""")
         b_cpu1 = model_c[1]["server_cpu_us"] / stage_floor[1]["server_cpu_us"]
         b_qps8 = model_c[8]["qps"] / stage_floor[8]["qps"]
         b_p50_1 = model_c[1]["latency_ms"]["p50"] / stage_floor[1]["latency_ms"]["p50"]
-        # The whole core on a one-thread CQ engine, against the same (callback) floor in the same rounds.
-        cq_core = {c: costs[STAGES["gRPC CQ", "core"], c] for c in STAGE_LEVELS}
-        q_cpu = {c: cq_core[c]["server_cpu_us"] / stage_floor[c]["server_cpu_us"] for c in STAGE_LEVELS}
-        q_qps8 = cq_core[8]["qps"] / stage_floor[8]["qps"]
-        q_p50_1 = cq_core[1]["latency_ms"]["p50"] / stage_floor[1]["latency_ms"]["p50"]
+        # protoserve against the floor of its own engine (one completion queue, one thread), same rounds.
+        cq_floor = {c: costs[STAGES["gRPC CQ", "floor"], c] for c in STAGE_LEVELS}
+        q_cpu = {c: grpc_c[c]["server_cpu_us"] / cq_floor[c]["server_cpu_us"] for c in STAGE_LEVELS}
+        q_qps8 = grpc_c[8]["qps"] / cq_floor[8]["qps"]
+        q_p50_1 = grpc_c[1]["latency_ms"]["p50"] / cq_floor[1]["latency_ms"]["p50"]
         rep.table(["figure (recommender, same server, same model)", "measured", "target", "held?",
                    "the bound: floor + the model alone",
-                   "the whole core on a 1-thread CQ engine (stage_server --engine cq --stage core)"], [
+                   "protoserve against the floor on its own engine (floor_server --engine cq --threads 1)"], [
             ["server CPU per request, gRPC / canned floor, concurrency 8",
              f"{cpu8:.2f}x ({grpc_c[8]['server_cpu_us']:.0f} vs {floor_c[8]['server_cpu_us']:.0f} us)", "<= 2.0x",
              check(cpu8, 2.0), f"{b_cpu8:.2f}x", f"{q_cpu[8]:.2f}x"],
@@ -705,17 +705,17 @@ figure the median of its rounds.""")
              for c in COST_LEVELS],
             "Figures: the cost table above (same run), the Python baselines and batching sections; the bound: "
             "`stage_server --stage model` against the floor in the same rounds (\"Where the time goes\"); the last "
-            "column: `stage_server --engine cq --stage core` against the same callback floor in the same rounds")
+            "column: protoserve gRPC against `floor_server --engine cq --threads 1` in the same rounds")
         rep.add("*The bound* is what a server pays that does nothing but execute this TorchScript model once per "
                 "request on the engine's threads (no validation, no top-k, no labels, no metrics), measured against "
                 "its floor in the same rounds; for gRPC against REST, the same model under each protocol's engine "
                 "(`stage_server [--protocol rest] --stage model`); for batching, what the model alone saves per row "
                 "in a batch of 64. Where the bound itself misses a target, no change to the core can reach it on the "
                 "callback engine with this model on this machine; what protoserve pays above the bound is the "
-                "core's own share (\"Where the time goes\"). The last column is the whole core served on one "
-                "completion queue with one polling thread and no callback service beside it, against the same "
-                "callback floor: what moving protoserve's gRPC front-end to that engine could reach (item 7 "
-                "below).\n")
+                "core's own share (\"Where the time goes\"). The measured column compares protoserve, which serves "
+                "on one completion queue with one polling thread, with the canned reply on gRPC's callback engine "
+                "(the issue's reference); the last column compares it with a canned reply on its own engine, which "
+                "costs half to two thirds of the callback floor's CPU.\n")
 
         cost_rows = []
         for name in ("protoserve gRPC", "protoserve REST", "Python grpcio", "Python FastAPI"):
@@ -800,8 +800,9 @@ Not measured by this suite: the seed's 30% less data transfer and business metri
 server-CPU row above); running gRPC beside REST and shifting 10% of traffic is docs/migration.md, Kubernetes and
 Envoy are docs/deploy.md, Prometheus metrics (`GET /metrics`) are docs/rest.md and tests/e2e/test_http.py.
 
-**Why the engine targets miss on the callback engine, and what would move them** (analysis of 2026-12-06,
-issue 22; the figures it leans on are the "Where the time goes" tables above, re-taken by every run):
+**How the engine targets were reached, and what limits them** (analyses of 2026-12-06, issue 22; the figures
+they lean on are the tables above, re-taken by every run). Items 1-6 are the analysis made while protoserve
+served on gRPC's callback engine; item 7 is the change that moved the targets; item 8 what is left.
 
 1. *On the callback engine, executing this model once per request already misses the targets.* The floor whose handler does nothing
    but run the recommender's TorchScript file (`stage_server --stage model`: no validation, no top-k, no
@@ -862,24 +863,28 @@ issue 22; the figures it leans on are the "Where the time goes" tables above, re
    the matrix products (`addmv`/`addmm`: no change beyond noise in `model_alone`), PyTorch's Static Runtime
    (no faster than the frozen graph for this model), channel arguments (BDP probing off, optimization target).
    At concurrency 1 the floor itself pays ~6 context switches per request in gRPC's callback engine.
-7. *The engine is the lever left, and it means moving every gRPC service.* gRPC 1.51's callback API runs
+7. *The engine was the lever, and it meant moving every gRPC service.* gRPC 1.51's callback API runs
    callbacks on a completion queue of its own with at least two "nexting" threads, which poll the same sockets
    and hand each call between them (3 context switches per request per thread at concurrency 1). A floor on
    one completion queue with one polling thread (`floor_server --engine cq --threads 1`) cost 30-35 us per
-   request against the callback floor's 55-79 at concurrency 1, and 19-26 against 29-37 at concurrency 8 (3
-   alternating rounds by hand, and the stage rounds of this suite, 2026-12-06). The whole core on that engine (`stage_server --engine cq --stage
-   core`) cost 1.1-1.6x the callback floor's CPU with 1.2-1.8x its p50 at concurrency 1, and 2.1-2.4x its CPU
-   with 0.45-0.52 of its qps at concurrency 8, against 2.3-2.7x and 3.2-3.6x of its CPU for the same core on the
-   callback engine (targets: 2.0x CPU, 1.6 p50, 0.60 qps): the last column of the targets table re-takes this every run. Two limits: one callback service beside the CQ engine brings
-   the nexting threads back and the gain with them (gRPC's default health service: 124-149 and 88-116 us per
-   request against 95-106 and 71-78 at concurrency 1 and 8, the `--with-callback-health` rows of the stage table), so protoserve gains only once every
-   service it serves (Recommender, KServe v2, the typed services, feedback, rollout, reflection and health)
-   runs on completion queues; and one thread executing the model inline uses one core, so at concurrency 32
-   the core on it answered 14.8k qps against 16.1k on the callback engine. The same core on the CQ engine with
-   every execution on the instance threads instead (a temporary switch, by hand, 3 alternating rounds) cost
-   135, 85 and 53 us per request at concurrency 1, 8 and 32 (19.1k qps at 32) against 83, 69 and 62 inline:
-   such an engine should execute inline while calls are few and hand batches to the instance threads when
-   they pile up. Not done yet: the next step of issue 22.
+   request against the callback floor's 55-79 at concurrency 1, and 19-26 against 29-37 at concurrency 8.
+   One callback service beside such an engine brings the nexting threads back and the gain with them (gRPC's
+   default health service: the `--with-callback-health` row of the stage table). So every method protoserve
+   serves (Recommender unary and streaming, KServe v2 with ModelStreamInfer, the typed APIs, feedback, rollout,
+   reflection, and grpc.health.v1, now its own) runs on `src/grpc/cq_engine.h`: one completion queue polled by
+   one thread by default (`--grpc-threads N` for more), which runs quick handlers and quick models inline and
+   sends each reply from the thread that completes it; model loads and rollout starts run on worker threads.
+   One thread executing every request inline would use one core and never batch: the queue's thread therefore
+   takes every call already there before executing (`InlineBatchScope`, `core/dynamic_batcher.h`): at
+   concurrency 1 a call executes at once, under load the calls of one poll execute as one batch, and nobody is
+   woken either way. By hand (`ab.py`-style alternating rounds, 3 x 3 s, medians) against the binary before
+   the change: server CPU per request 95 vs 158 us at concurrency 1, 44 vs 100 at 8, 30 vs 70 at 32, qps
+   8.0k vs 5.7k, 20.7k vs 10.2k, 31.2k vs 15.3k, and 1.0 / 0.03 / 0.01 context switches per request (3.2 /
+   1.2 / 0.8 before); REST on the same server 194 / 95 / 80 us.
+8. *What is left.* At concurrency 1 the p50 target (1.6x the callback floor's) is the tightest: the model's
+   forward pass (14-19 us alone, more with the caches the client and gRPC leave cold, item 3) runs on the path
+   of every call, and the floor does nothing. One polling thread serves one core's worth of calls: past
+   concurrency 32 on a larger machine, `--grpc-threads` adds queues, each with its own thread.
 """)
     finally:
         for p in procs:
