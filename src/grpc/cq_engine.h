@@ -226,10 +226,10 @@ class ServerStreamCall final {
   const Request& request() const { return request_; }
   // Must be set by the handler before it returns; runs once, when the call ends.
   void set_on_done(std::function<void()> on_done) { on_done_ = std::move(on_done); }
-  // Queues `response`; messages are written in Write() order.
+  // Queues `response`; messages are written in Write() order. Ignored after Finish().
   void Write(Response response) {
     std::unique_lock lock(mu_);
-    if (ended_ || finishing_) return;
+    if (ended_ || finish_requested_) return;
     queued_.push_back(std::move(response));
     WriteNextLocked();
   }

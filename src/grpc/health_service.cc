@@ -76,6 +76,7 @@ void HealthService::Shutdown() {
   std::lock_guard lock(mu_);
   if (shut_down_) return;
   for (auto& [service, current] : statuses_) {
+    if (current == health::HealthCheckResponse::NOT_SERVING) continue;
     current = health::HealthCheckResponse::NOT_SERVING;
     Notify(service, current);
   }
