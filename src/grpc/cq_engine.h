@@ -155,6 +155,8 @@ class UnaryCall final : private CqTag {
 
   grpc::ServerContext* context() { return &context_; }
   const Request& request() const { return *request_; }
+  // The request, for readers that consume it (a ByteBuffer is read through a stream).
+  Request* mutable_request() { return request_; }
   Response* response() { return response_; }
   // Sends the answer (the response when `status` is OK); exactly once, from
   // any thread. The call is deleted once gRPC is done with it.

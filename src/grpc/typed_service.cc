@@ -73,8 +73,7 @@ void TypedGrpcService::Register(CqEngine* engine) {
         path,
         [this, path = &path](UnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>* call) {
           // The request buffer lives in the call until its answer is sent.
-          ServeTypedCall(*server_, *methods_, call->context(), *path,
-                         const_cast<grpc::ByteBuffer*>(&call->request()), call->response(),
+          ServeTypedCall(*server_, *methods_, call->context(), *path, call->mutable_request(), call->response(),
                          [call](grpc::Status status) { call->Finish(status); });
         },
         {.slots = 8});
