@@ -104,11 +104,7 @@ void DynamicBatcher::RunDeferred(Lifeline& lifeline) {
     if (!self) return;
     MutexLock lock(self->mu_);
     if (self->queue_.empty() || self->executing_ >= std::max(1, self->options_.instance_count)) return;
-    int64_t rows = 0;
-    self->BatchableCount(&rows);
-    const bool start_now = self->executing_ == 0 || !self->options_.dynamic_batching ||
-                           self->options_.max_queue_delay <= Clock::duration::zero() || rows >= self->TargetRows();
-    if (!start_now) return;  // the executing batch's thread takes it with company
+    if (!self->CallerStartsBatch()) return;  // the executing batch's thread takes it with company
     self->DropUnusable(&dropped);
     batch = self->TakeBatch();
     if (!batch.empty()) ++self->executing_;  // this thread takes a free instance's slot
@@ -162,11 +158,7 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
       t_deferred.lifelines.push_back(lifeline_);
       return Status::Ok();
     }
-    int64_t rows = 0;
-    BatchableCount(&rows);
-    const bool start_now = executing_ == 0 || !options_.dynamic_batching ||
-                           options_.max_queue_delay <= Clock::duration::zero() || rows >= TargetRows();
-    if (!start_now) return Status::Ok();  // the executing batch's thread takes it with company
+    if (!CallerStartsBatch()) return Status::Ok();  // the executing batch's thread takes it with company
     DropUnusable(&dropped);
     batch = TakeBatch();
     if (batch.empty()) {  // everything queued had expired
@@ -179,6 +171,13 @@ Status DynamicBatcher::Enqueue(std::unique_ptr<PendingRequest> request) {
   CompleteDropped(std::move(dropped));
   ExecuteAndDrain(std::move(batch), kMaxInlineBatches);
   return Status::Ok();
+}
+
+bool DynamicBatcher::CallerStartsBatch() const {
+  int64_t rows = 0;
+  BatchableCount(&rows);
+  return executing_ == 0 || !options_.dynamic_batching || options_.max_queue_delay <= Clock::duration::zero() ||
+         rows >= TargetRows();
 }
 
 bool DynamicBatcher::Quick() const {

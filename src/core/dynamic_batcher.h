@@ -144,6 +144,11 @@ class DynamicBatcher final : public Scheduler {
   std::vector<std::unique_ptr<PendingRequest>> TakeBatch() REQUIRES(mu_);
   // Moves expired and cancelled requests from the queue to `dropped`.
   void DropUnusable(std::vector<Dropped>* dropped) REQUIRES(mu_);
+  // With a slot free and the queue not empty: whether a caller's thread
+  // starts a batch now (nothing executing, no max_queue_delay, no dynamic
+  // batching, or a full batch queued) instead of leaving the queue to the
+  // executing batch's thread.
+  bool CallerStartsBatch() const REQUIRES(mu_);
   // Whether recent executions averaged under inline_max_compute.
   bool Quick() const;
   static void CompleteDropped(std::vector<Dropped> dropped);
